@@ -1,0 +1,1 @@
+"""alertpolicy's engine: load -> validate -> compile -> evaluate -> serve."""

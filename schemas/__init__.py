@@ -1,0 +1,1 @@
+"""JSON Schemas (Draft 2020-12) for policy files, incidents, decisions, diffs and the API."""
