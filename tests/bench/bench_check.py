@@ -1,0 +1,110 @@
+"""Benchmark ``alertpolicy check`` on a generated trust-scale policy (target: under 3 s).
+
+Prints the end-to-end time of ``python cli.py check DIR`` (a fresh process each run, as a
+pre-commit hook or CI job would run it) and, in-process, where the time goes: reading the
+files, YAML compose, conversion to located data, schema, merging and references, lint.
+
+    python -m tests.bench.bench_check [--scale trust|school] [--runs N] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from engine import load, validate
+from engine.lint import lint_policy
+from engine.source import read_directory
+from tests.bench.generate import generate_policy
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def end_to_end(policy_dir: Path) -> float:
+    """Seconds for one ``python cli.py check --strict DIR`` in a fresh process."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "cli.py", "check", "--strict", str(policy_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"check failed ({done.returncode}):\n{done.stdout[-2000:]}")
+    return elapsed
+
+
+def phases(policy_dir: Path) -> dict[str, float]:
+    """Seconds spent in each phase of loading and checking, in-process."""
+    gc.disable()
+    try:
+        times: dict[str, float] = {}
+        start = time.perf_counter()
+        source = read_directory(policy_dir)
+        times["read files"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        for raw in source.files.values():
+            yaml.compose(raw.decode("utf-8"), Loader=load.Loader)
+        times["YAML compose"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        documents, problems = load.parse_source(source)
+        times["conversion to located data"] = time.perf_counter() - start - times["YAML compose"]
+
+        start = time.perf_counter()
+        for document in documents:
+            problems += validate.file_schema_problems(document)
+        times["schema"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        policy = validate.build_policy(source, documents, problems)
+        # parse_source composes again, and build_policy checks the schema again before
+        # merging: each is counted once.
+        times["merge + references + build"] = time.perf_counter() - start - times["schema"]
+
+        start = time.perf_counter()
+        warnings = lint_policy(policy)
+        times["lint"] = time.perf_counter() - start
+        if warnings:
+            print(f"  ({len(warnings)} lint warnings)")
+        return times
+    finally:
+        gc.enable()
+
+
+def main() -> None:
+    """Generate the policy, then time ``check`` several times and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=("trust", "school"), default="trust")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        policy_dir = generate_policy(Path(tmp) / "policy", args.scale, args.seed)
+        size = sum(f.stat().st_size for f in policy_dir.rglob("*.yaml"))
+        print(f"{args.scale} policy: {size / 1e6:.1f} MB of YAML in {policy_dir}")
+        totals = [end_to_end(policy_dir) for _ in range(args.runs)]
+        print(
+            f"check end to end ({args.runs} runs, fresh process each): "
+            f"median {statistics.median(totals):.2f} s, min {min(totals):.2f} s, "
+            f"max {max(totals):.2f} s"
+        )
+        runs = [phases(policy_dir) for _ in range(args.runs)]
+        print("in-process phases (median seconds):")
+        for name in runs[0]:
+            print(f"  {name:<40} {statistics.median(r[name] for r in runs):6.3f}")
+
+
+if __name__ == "__main__":
+    main()
