@@ -263,14 +263,12 @@ def who(
     sys.exit(EXIT_OK)
 
 
-def _load_side(side: str | None, policy_dir: Path, fmt: str) -> tuple[Any, str]:
-    """The policy on one side of a comparison (directory or git revision) and its label."""
-    from engine.gitsource import resolve_side
-    from engine.load import load_source
+def _load_sides(base: str, head: str | None, policy_dir: Path, fmt: str) -> tuple[Any, Any]:
+    """Both sides of a comparison (directory or git revision): (policy, label) each."""
+    from engine.sides import load_sides
 
     try:
-        source = resolve_side(side, policy_dir)
-        return load_source(source), source.label
+        return load_sides(base, head, policy_dir)
     except ProblemsError as error:
         fail_input(error, fmt)
 
@@ -294,8 +292,7 @@ def diff(base: str, head: str | None, policy_dir: Path, fmt: str, exit_code: boo
     from engine.auditreport import diff_markdown, diff_text
     from engine.diff import diff_policies
 
-    base_policy, base_label = _load_side(base, policy_dir, fmt)
-    head_policy, head_label = _load_side(head, policy_dir, fmt)
+    (base_policy, base_label), (head_policy, head_label) = _load_sides(base, head, policy_dir, fmt)
     result = diff_policies(base_policy, head_policy, labels=(base_label, head_label))
     if fmt == "json":
         emit_json(result.to_json())
@@ -326,8 +323,7 @@ def replay(
     from engine.replay import read_incidents, replay_text
     from engine.replay import replay as run_replay
 
-    base_policy, base_label = _load_side(base, policy_dir, fmt)
-    head_policy, head_label = _load_side(head, policy_dir, fmt)
+    (base_policy, base_label), (head_policy, head_label) = _load_sides(base, head, policy_dir, fmt)
     try:
         report = run_replay(
             list(read_incidents(incidents)), base_policy, head_policy, (base_label, head_label)
@@ -465,6 +461,98 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
             click.echo(json.dumps(decision.to_json(), sort_keys=True, ensure_ascii=False))
     else:
         click.echo("\n\n".join(explain_decision(decision) for decision in decisions))
+    sys.exit(EXIT_OK)
+
+
+# ------------------------------------------------------------------------- serve
+
+
+@main.command("serve")
+@policy_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes, each with its own copy of the policy and its own watcher.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding a bearer token every route but /healthz and /readyz then requires.",
+)
+@click.option(
+    "--decision-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append one JSON line per decision and reload to this file (no student data).",
+)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1),
+    default=1024 * 1024,
+    show_default=True,
+    help="Largest request body accepted (larger: 413).",
+)
+@click.option(
+    "--debounce-ms",
+    type=click.IntRange(min=0),
+    default=250,
+    show_default=True,
+    help="Quiet time after a policy file changes before reloading.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+    help="Server log level (logs never hold student ids, names or metadata).",
+)
+def serve(
+    policy_dir: Path,
+    host: str,
+    port: int,
+    workers: int,
+    token_file: Path | None,
+    decision_log: Path | None,
+    max_body_bytes: int,
+    debounce_ms: int,
+    log_level: str,
+) -> None:
+    """Serve decisions over HTTP, hot-reloading the policy when its files change.
+
+    POST /v1/decisions (an incident in, its decision out), GET /v1/policy, /healthz,
+    /readyz, /metrics, POST /-/reload, /openapi.json. A policy that fails any check is
+    not loaded: the last good one keeps serving and /v1/policy says why. SIGHUP reloads
+    (with --workers N it restarts the workers one by one). An invalid policy at start:
+    its errors are printed and the exit code is 2, before anything listens.
+    """
+    from engine.errors import PolicyError
+    from engine.serve import ServeSettings, StartError, run
+
+    settings = ServeSettings(
+        policy_dir=policy_dir,
+        token_file=token_file,
+        decision_log=decision_log,
+        max_body_bytes=max_body_bytes,
+        debounce_ms=debounce_ms,
+        log_level=log_level,
+    )
+    try:
+        run(settings, host, port, workers)
+    except PolicyError as error:
+        click.echo(
+            f"alertpolicy serve: the policy in {policy_dir} is invalid; not serving", err=True
+        )
+        fail_input(error)
+    except StartError as error:
+        click.echo(f"alertpolicy serve: error: {error}", err=True)
+        sys.exit(EXIT_INPUT)
+    except KeyboardInterrupt:  # Ctrl-C, after uvicorn shut down gracefully
+        sys.exit(130)
     sys.exit(EXIT_OK)
 
 

@@ -1,12 +1,16 @@
 """Compile one policy revision into a durable-rules ruleset plus facts.
 
 The ruleset is FIXED and tiny (one join rule, the same for every policy); the policy becomes
-facts: one *subscription* fact per (automatic alert, trigger kind, trigger value).  To
-evaluate an incident, one *incident trigger* fact per (kind, value) of the incident is
-asserted into the revision's single long-lived session; the join on the string key
-``"<kind>:<value>"`` (indexed, equality only) hands every matching subscription to one
-synchronous action; the incident facts are then retracted.  Everything durable-rules does
-for a revision happens under that revision's lock (the C core is not thread-safe).
+facts: one *subscription* fact per trigger (kind, value) that at least one automatic alert
+listens for, standing for every (rule, kind, value) subscription on it.  To evaluate an
+incident, one *incident trigger* fact per (kind, value) of the incident is asserted into the
+revision's single long-lived session; the join on the string key ``"<kind>:<value>"``
+(indexed, equality only) hands every matching subscription fact to one synchronous action;
+the incident facts are then retracted.  One fact per trigger rather than per (rule,
+trigger) keeps durable's work proportional to the incident's triggers: at trust scale an
+incident matches ~1,400 (rule, trigger) pairs, which cost ~18 ms as separate matches.
+Everything durable-rules does for a revision happens under that revision's lock (the C
+core is not thread-safe).
 
 durable-rules identifies a fact by a 32-bit FNV-1a hash of its ``id`` (the raw JSON text of
 the string, each byte sign-extended as a C ``char``) and never compares the ids themselves:
@@ -16,6 +20,7 @@ So every fact id of a revision is assigned here and re-salted until its hash is 
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import threading
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING
 import durable_rules_engine
 from durable.engine import Ruleset
 
-from engine.model import AutomaticAlert, Policy, TriggerKind
+from engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy, TriggerKind, UserGroup
 
 if TYPE_CHECKING:
     from engine.model import Decision, Incident
@@ -39,6 +44,8 @@ LOAD_CHUNK = 1000
 """Facts per ``assert_facts`` call while loading, so a reload never holds the GIL for long."""
 MATCH_CAP = 1000
 """Matches handed to one Python action call."""
+FREEZE_FROM_RULES = 2_000
+"""Revisions with at least this many automatic alerts settle the heap when compiled."""
 PROBE_KEY = "probe:alertpolicy"
 """Trigger key of the self-test subscription (no incident trigger key looks like it)."""
 PROBE = -1
@@ -139,6 +146,105 @@ def _notified_users(
     return tuple(sorted(ids))
 
 
+def _active_by_group(
+    policy: Policy, user_ids: Iterable[str]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    groups: dict[str, list[str]] = {}
+    for user_id in user_ids:
+        user = policy.users[user_id]
+        if user.active:
+            groups.setdefault(user.user_group, []).append(user_id)
+    return tuple((name, tuple(groups[name])) for name in sorted(groups))
+
+
+def _lacking(group: UserGroup, category: str) -> tuple[str, ...]:
+    return tuple(sorted(p for p in ALERT_PERMISSIONS if not group.grants(category, p)))
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One trigger key of a revision (a durable fact) and the rules listening for it."""
+
+    kind: TriggerKind
+    value: str
+    alone: tuple[int, ...]
+    """Rules this trigger fires by itself: ``match: any``, or ``match: all`` on one kind."""
+    jointly: tuple[tuple[frozenset[str], frozenset[int]], ...]
+    """``match: all`` rules on several kinds, grouped by the set of kinds they list."""
+
+
+def triggers_of(policy: Policy, subscriptions: Iterable[Subscription]) -> dict[str, Trigger]:
+    """Each trigger key the policy listens for, with its rules, keyed by trigger key."""
+    kinds = [frozenset(rule.when.by_kind()) for rule in policy.automatic_alerts]
+    alone: dict[str, list[int]] = {}
+    jointly: dict[str, dict[frozenset[str], set[int]]] = {}
+    values: dict[str, tuple[TriggerKind, str]] = {}
+    for sub in subscriptions:
+        key = trigger_key(sub.kind, sub.value)
+        values[key] = (sub.kind, sub.value)
+        together = jointly.setdefault(key, {})
+        if policy.automatic_alerts[sub.rule].match == "all" and len(kinds[sub.rule]) > 1:
+            together.setdefault(kinds[sub.rule], set()).add(sub.rule)
+        else:
+            alone.setdefault(key, []).append(sub.rule)
+    return {
+        key: Trigger(
+            kind,
+            value,
+            tuple(sorted(set(alone.get(key, ())))),
+            tuple(
+                (combo, frozenset(jointly[key][combo]))
+                for combo in sorted(jointly[key], key=sorted)
+            ),
+        )
+        for key, (kind, value) in sorted(values.items())
+    }
+
+
+def settle_heap() -> None:
+    """Collect all garbage, then exempt every live object from cyclic garbage collection.
+
+    A large revision is hundreds of thousands of long-lived objects; left in the oldest
+    generation, each full collection walks them all (~0.1-0.3 s with the GIL held at trust
+    scale), a pause that lands on some unlucky request.  Frozen, they are skipped.  Frozen
+    objects are still freed by reference counting (a closed revision is: it is not part of
+    a reference cycle), and whatever frozen object has since become cyclic garbage is
+    unfrozen and collected the next time this runs.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+class _Matches:
+    """Where the ruleset's action records the trigger facts one evaluation matched.
+
+    Kept apart from :class:`CompiledPolicy` so that durable-rules' reference to the action
+    does not make the revision part of a reference cycle.
+    """
+
+    def __init__(self) -> None:
+        self.found: list[int] = []
+        self.error: BaseException | None = None
+
+    def reset(self) -> None:
+        """Forget the previous evaluation."""
+        self.found, self.error = [], None
+
+    def take(self) -> list[int]:
+        """The numbers matched since :meth:`reset`, handed over once."""
+        found, self.found = self.found, []
+        return found
+
+    def collect(self, closure: object) -> None:
+        """The ruleset's action: record the number of every matched trigger fact."""
+        try:
+            for frame in closure.m:  # type: ignore[attr-defined]
+                self.found.append(int(frame._d["subscription"]["n"]))
+        except BaseException as error:  # durable would swallow it into the session state
+            self.error = error
+
+
 class _Host:
     """The minimal host ``durable.engine.Ruleset`` needs: actions are given as callables."""
 
@@ -158,31 +264,46 @@ class CompiledPolicy:
         self.policy = policy
         self.revision = policy.revision
         self.subscriptions = subscriptions_of(policy)
+        by_key = triggers_of(policy, self.subscriptions)
+        self.trigger_keys: tuple[str, ...] = tuple(by_key)
+        """Every trigger key the policy listens for, sorted: one durable fact each."""
+        self.triggers: tuple[Trigger, ...] = tuple(by_key.values())
+        """The trigger of each of :attr:`trigger_keys`, same order."""
+        self.joint_values: dict[int, dict[str, frozenset[str]]] = {
+            index: {kind: frozenset(values) for kind, values in rule.when.by_kind().items()}
+            for index, rule in enumerate(policy.automatic_alerts)
+            if rule.match == "all" and len(rule.when.by_kind()) > 1
+        }
+        """Per ``match: all`` rule on several kinds: the values it lists, by kind."""
+        self._lacking = {
+            name: {category: _lacking(group, category) for category in policy.categories}
+            for name, group in policy.user_groups.items()
+        }
         self.alert_group_members = alert_group_members(policy)
         users_by_group: dict[str, list[str]] = {}
         for user in policy.users.values():
             users_by_group.setdefault(user.user_group, []).append(user.id)
-        self.rule_recipients: tuple[tuple[str, ...], ...] = tuple(
+        notified = [
             _notified_users(rule, users_by_group, self.alert_group_members)
             for rule in policy.automatic_alerts
+        ]
+        self.rule_active_by_group: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = tuple(
+            _active_by_group(policy, ids) for ids in notified
         )
-        self.rule_kinds: tuple[frozenset[str], ...] = tuple(
-            frozenset(rule.when.by_kind()) for rule in policy.automatic_alerts
+        """Per rule: (user group, its active notified users) pairs, sorted."""
+        self.rule_inactive: tuple[tuple[str, ...], ...] = tuple(
+            tuple(u for u in ids if not policy.users[u].active) for ids in notified
         )
+        """Per rule: the inactive users it notifies."""
         self._lock = threading.Lock()
         self._closed = False
         self._broken: str | None = None
         self._session_ready = False
-        self._found: list[int] = []
-        self._action_error: BaseException | None = None
+        self._matches = _Matches()
         taken = {fact_hash(STATE_FACT_ID)}
         [self._probe_fact_id] = unique_fact_ids(["sub:probe"], taken)
-        self.subscription_fact_ids = unique_fact_ids(
-            (
-                f"sub:{policy.automatic_alerts[s.rule].id}:{s.kind}:{s.value}"
-                for s in self.subscriptions
-            ),
-            taken,
+        self.trigger_fact_ids = unique_fact_ids(
+            (f"trigger:{key}" for key in self.trigger_keys), taken
         )
         self._taken_hashes = taken
         self._incident_fact_ids: list[str] = []
@@ -196,6 +317,18 @@ class CompiledPolicy:
         except BaseException:
             self.close()
             raise
+        if len(policy.automatic_alerts) >= FREEZE_FROM_RULES:
+            settle_heap()
+
+    def lacking(self, user_group: str, category: str) -> tuple[str, ...]:
+        """The permissions automatic alerts need that ``user_group`` lacks on ``category``.
+
+        Sorted; empty when the group has both.
+        """
+        found = self._lacking[user_group].get(category)
+        if found is None:
+            return _lacking(self.policy.user_groups[user_group], category)
+        return found
 
     # ------------------------------------------------------------------ durable-rules
 
@@ -212,17 +345,9 @@ class CompiledPolicy:
                     },
                 ],
                 "cap": MATCH_CAP,
-                "run": self._collect,
+                "run": self._matches.collect,
             }
         }
-
-    def _collect(self, closure: object) -> None:
-        """The ruleset's action: record the subscription index of every match."""
-        try:
-            for frame in closure.m:  # type: ignore[attr-defined]
-                self._found.append(int(frame._d["subscription"]["n"]))
-        except BaseException as error:  # durable would swallow it into the session state
-            self._action_error = error
 
     def _open_session(self) -> None:
         """Create the revision's session and prove it works by matching a probe.
@@ -252,11 +377,11 @@ class CompiledPolicy:
                 "id": fact_id,
                 "sid": SESSION,
                 "t": "subscription",
-                "key": trigger_key(sub.kind, sub.value),
+                "key": key,
                 "n": str(index),
             }
-            for index, (sub, fact_id) in enumerate(
-                zip(self.subscriptions, self.subscription_fact_ids, strict=True)
+            for index, (key, fact_id) in enumerate(
+                zip(self.trigger_keys, self.trigger_fact_ids, strict=True)
             )
         ]
         for start in range(0, len(facts), LOAD_CHUNK):
@@ -279,35 +404,35 @@ class CompiledPolicy:
             )
         return self._incident_fact_ids[:count]
 
-    def matching_subscriptions(self, keys: Iterable[str]) -> list[Subscription]:
-        """Every subscription whose trigger key is among ``keys`` (found by durable-rules).
+    def matching_triggers(self, keys: Iterable[str]) -> list[Trigger]:
+        """The policy's triggers among the trigger keys ``keys`` (found by durable-rules).
 
-        Raises :class:`PolicyClosedError` after :meth:`close`, :class:`EngineError` when
-        durable-rules fails (the revision is then unusable: it never answers short).
+        Sorted by trigger key. Raises :class:`PolicyClosedError` after :meth:`close`,
+        :class:`EngineError` when durable-rules fails (the revision is then unusable: it
+        never answers short).
         """
         with self._lock:
             self._check_usable()
             try:
                 found = self._match(keys)
-                if found and not 0 <= found[0] <= found[-1] < len(self.subscriptions):
-                    raise EngineError(f"durable-rules returned unknown subscriptions {found}")
+                if found and not 0 <= found[0] <= found[-1] < len(self.trigger_keys):
+                    raise EngineError(f"durable-rules returned unknown triggers {found}")
             except BaseException:
                 self._broken = "an earlier evaluation failed inside durable-rules"
                 raise
-        return [self.subscriptions[i] for i in found]
+        return [self.triggers[i] for i in found]
 
     def _match(self, keys: Iterable[str]) -> list[int]:
-        """Numbers of the subscriptions matching ``keys``, sorted; caller holds the lock."""
+        """Numbers of the trigger facts matching ``keys``, sorted; caller holds the lock."""
         unique = sorted(set(keys))
         facts = [
             {"id": fact_id, "sid": SESSION, "t": "incident_trigger", "key": key}
             for fact_id, key in zip(self._incident_ids(len(unique)), unique, strict=True)
         ]
-        self._found = []
-        self._action_error = None
+        self._matches.reset()
         if facts:
             self._run_actions(facts)
-        found, self._found = self._found, []
+        found = self._matches.take()
         return sorted(set(found))
 
     def _run_actions(self, facts: list[dict]) -> None:
@@ -319,8 +444,8 @@ class CompiledPolicy:
                 raise EngineError("durable-rules did not finish the incident's actions")
             if outcome[0] is not None:
                 raise EngineError(f"durable-rules action failed: {outcome[0]}") from outcome[0]
-            if self._action_error is not None:
-                raise EngineError("collecting matches failed") from self._action_error
+            if self._matches.error is not None:
+                raise EngineError("collecting matches failed") from self._matches.error
         finally:
             self._call("retract the incident", self._ruleset.retract_facts, facts)
 

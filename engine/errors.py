@@ -94,6 +94,9 @@ class ProblemsError(Exception):
         self.problems = sorted_problems(problems)
         super().__init__("\n".join(p.render() for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[ProblemsError], tuple[tuple[Problem, ...]]]:
+        return type(self), (self.problems,)
+
 
 class PolicyError(ProblemsError):
     """The policy cannot be loaded: it has at least one error."""

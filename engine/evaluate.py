@@ -9,13 +9,11 @@ so the work per incident is proportional to its matches, not to the policy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from engine.compile import CompiledPolicy, Subscription, trigger_key
+from engine.compile import CompiledPolicy, trigger_key
 from engine.explain import cannot_open_warning, nobody_alerted_warning, rejection_for
 from engine.model import (
-    ALERT_PERMISSIONS,
     Access,
     Decision,
     Incident,
@@ -34,11 +32,17 @@ from engine.model import (
 class _Routing:
     """Who an incident reaches so far: reasons per user and withheld entries."""
 
-    reasons: dict[str, set[Reason]] = field(default_factory=dict)
+    reasons: dict[str, list[Reason]] = field(default_factory=dict)
+    """Every reason each user is reached for (repeats allowed: a recipient drops them)."""
     withheld: list[Withheld] = field(default_factory=list)
 
     def reach(self, user: str, reason: Reason) -> None:
-        self.reasons.setdefault(user, set()).add(reason)
+        """Record that ``user`` receives the alert for ``reason``."""
+        reasons = self.reasons.get(user)
+        if reasons is None:
+            self.reasons[user] = [reason]
+        else:
+            reasons.append(reason)
 
 
 def evaluate_incident(compiled: CompiledPolicy, incident: Incident) -> Decision:
@@ -47,35 +51,44 @@ def evaluate_incident(compiled: CompiledPolicy, incident: Incident) -> Decision:
     Thread-safe. Raises :class:`engine.compile.EngineError` (never a shorter recipient
     list) if durable-rules fails, and :class:`engine.compile.PolicyClosedError` after close.
     """
-    policy = compiled.policy
     categories = tuple(sorted(set(incident.categories)))
-    keys = [
-        trigger_key(kind, value)
-        for kind, values in incident.trigger_values().items()
-        for value in values
-    ]
-    fired = fired_rules(compiled, compiled.matching_subscriptions(keys))
+    fired = fired_rules(compiled, incident)
     routing = _Routing()
     _route_chosen(compiled, incident, routing)
     _route_automatic(compiled, fired, categories, routing)
-    return _decide(policy, incident, categories, routing)
+    return _decide(compiled.policy, incident, categories, routing)
 
 
 def fired_rules(
-    compiled: CompiledPolicy, matches: Iterable[Subscription]
+    compiled: CompiledPolicy, incident: Incident
 ) -> dict[int, tuple[tuple[str, str], ...]]:
-    """Rules that fire, by index, with ``matched``: the smallest value per matched kind."""
+    """Rules that fire for ``incident``, by index, with ``matched``.
+
+    ``matched`` holds, for each trigger kind that matched, the smallest matching value.
+    """
+    values = incident.trigger_values()
+    keys = [
+        trigger_key(kind, value) for kind, kind_values in values.items() for value in kind_values
+    ]
+    triggers = compiled.matching_triggers(keys)
     matched: dict[int, dict[str, str]] = {}
-    for sub in matches:
-        kinds = matched.setdefault(sub.rule, {})
-        if sub.kind not in kinds or sub.value < kinds[sub.kind]:
-            kinds[sub.kind] = sub.value
-    rules = compiled.policy.automatic_alerts
-    fired: dict[int, tuple[tuple[str, str], ...]] = {}
-    for index, kinds in matched.items():
-        if rules[index].match == "all" and set(kinds) != compiled.rule_kinds[index]:
+    reached: dict[frozenset[str], dict[str, set[int]]] = {}
+    for trigger in triggers:  # sorted by key, so the first value seen per kind is smallest
+        for rule in trigger.alone:
+            kinds = matched.get(rule)
+            if kinds is None:
+                matched[rule] = {trigger.kind: trigger.value}
+            elif trigger.kind not in kinds:
+                kinds[trigger.kind] = trigger.value
+        for combo, rules in trigger.jointly:
+            reached.setdefault(combo, {}).setdefault(trigger.kind, set()).update(rules)
+    fired = {rule: tuple(sorted(kinds.items())) for rule, kinds in matched.items()}
+    for combo, by_kind in reached.items():
+        if len(by_kind) < len(combo):
             continue
-        fired[index] = tuple(sorted(kinds.items()))
+        for rule in set.intersection(*by_kind.values()):
+            listed = compiled.joint_values[rule]
+            fired[rule] = tuple(sorted((kind, min(listed[kind] & values[kind])) for kind in combo))
     return fired
 
 
@@ -107,37 +120,33 @@ def _route_automatic(
     gates: dict[str, tuple[MissingPermission, ...] | None] = {}
     for index, matched in fired.items():
         rule = policy.automatic_alerts[index].id
-        for user_id in compiled.rule_recipients[index]:
-            user = policy.users[user_id]
-            if not user.active:
-                routing.withheld.append(Withheld(user_id, "automatic_alert", "inactive", rule=rule))
-                continue
-            if user.user_group not in gates:
-                gates[user.user_group] = _gate(
-                    policy.user_groups[user.user_group], categories, mode
-                )
-            missing = gates[user.user_group]
+        for user_id in compiled.rule_inactive[index]:
+            routing.withheld.append(Withheld(user_id, "automatic_alert", "inactive", rule=rule))
+        reason = Reason("automatic_alert", rule=rule, matched=matched)
+        for group, user_ids in compiled.rule_active_by_group[index]:
+            if group not in gates:
+                gates[group] = _gate(compiled, group, categories, mode)
+            missing = gates[group]
             if missing is None:
-                routing.reach(user_id, Reason("automatic_alert", rule=rule, matched=matched))
+                for user_id in user_ids:
+                    routing.reach(user_id, reason)
             else:
-                routing.withheld.append(
+                routing.withheld += [
                     Withheld(
                         user_id, "automatic_alert", "missing_permission", rule=rule, missing=missing
                     )
-                )
+                    for user_id in user_ids
+                ]
 
 
 def _gate(
-    group: UserGroup, categories: tuple[str, ...], mode: str
+    compiled: CompiledPolicy, group: str, categories: tuple[str, ...], mode: str
 ) -> tuple[MissingPermission, ...] | None:
-    """``None`` if the group may receive automatic alerts here, else what it lacks."""
+    """``None`` if the user group may receive automatic alerts here, else what it lacks."""
     missing = tuple(
-        sorted(
-            MissingPermission(category, permission)
-            for category in categories
-            for permission in ALERT_PERMISSIONS
-            if not group.grants(category, permission)
-        )
+        MissingPermission(category, permission)
+        for category in categories  # sorted, and each category's permissions sorted
+        for permission in compiled.lacking(group, category)
     )
     if not missing:
         return None
@@ -148,21 +157,18 @@ def _gate(
     return missing
 
 
-def _access(policy: Policy, user_id: str, categories: tuple[str, ...]) -> Access:
-    user = policy.users[user_id]
-    group = policy.user_groups[user.user_group]
+def _may_open(policy: Policy, group: UserGroup, categories: tuple[str, ...]) -> bool:
+    """Whether users of ``group`` may open the incident (given the key, if needed)."""
     views = [group.grants(category, "view_incidents") for category in categories]
     if policy.settings.automatic_alert_permission == "any_category":
         may_view = any(views)
     else:
         may_view = all(views)
-    if not (
+    return (
         may_view
         and group.has_system("view_student_details")
         and group.has_system("view_students_list")
-    ):
-        return "none"
-    return "full" if user.key_holder else "needs_key"
+    )
 
 
 def _decide(
@@ -170,9 +176,15 @@ def _decide(
 ) -> Decision:
     recipients: list[Recipient] = []
     warnings: list[Warning] = []
+    may_open: dict[str, bool] = {}
     for user_id, reasons in routing.reasons.items():
         user = policy.users[user_id]
-        access = _access(policy, user_id, categories)
+        if user.user_group not in may_open:
+            group = policy.user_groups[user.user_group]
+            may_open[user.user_group] = _may_open(policy, group, categories)
+        access: Access = "none"
+        if may_open[user.user_group]:
+            access = "full" if user.key_holder else "needs_key"
         recipients.append(Recipient(user_id, user.name, user.email, access, tuple(reasons)))
         chosen = any(reason.source != "automatic_alert" for reason in reasons)
         if chosen and access == "none":

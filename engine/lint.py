@@ -7,17 +7,21 @@ Every finding is a warning with a stable code:
 - ``alert-group-empty`` / ``alert-group-all-inactive``: choosing the group alerts nobody;
 - ``category-unalerted``: no automatic alert reaches anyone about a category;
 - ``enforcement-off``: incidents can be submitted without alerting anyone;
-- ``no-admin-key-holder``: no active Admin Key Holder;
+- ``no-admin-key-holder``: no active Admin Key Holder (placed where one would be made);
 - ``inactive-user-named``: a rule or alert group names an inactive user.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
+from typing import TypeVar
 
 from engine.errors import Location, Problem, sorted_problems
-from engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy, UserGroup
+from engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy, User, UserGroup
+
+_Defined = TypeVar("_Defined", User, UserGroup)
+_NO_PLACE = Location("", 0, 0)
 
 
 def lint_policy(policy: Policy) -> tuple[Problem, ...]:
@@ -166,7 +170,7 @@ def _unalerted_categories(policy: Policy) -> Iterator[Problem]:
                 "category-unalerted",
                 f"no automatic alert reaches anyone about category {category}: a concern "
                 "in it alerts only the people the reporter chooses",
-                None,
+                policy.category_locations.get(category),
                 ("categories", category),
             )
 
@@ -177,22 +181,75 @@ def _setting_warnings(policy: Policy) -> Iterator[Problem]:
             "enforcement-off",
             "enforce_at_least_one_alert is off: an incident can be submitted without "
             "alerting anyone",
-            policy.settings.location,
+            policy.settings.location or _policy_start(policy),
             ("settings", "enforce_at_least_one_alert"),
         )
 
 
 def _admin_key_holder_warnings(policy: Policy) -> Iterator[Problem]:
-    for user in policy.users.values():
-        if user.active and user.key_holder and policy.group_of(user.id).has_system("admin"):
-            return
+    admin_groups = {name for name, g in policy.user_groups.items() if g.has_system("admin")}
+    admins = [u for u in policy.users.values() if u.active and u.user_group in admin_groups]
+    if any(user.key_holder for user in admins):
+        return
+    location, path, fix = _where_to_add_admin_key_holder(policy, admin_groups, admins)
     yield _warning(
         "no-admin-key-holder",
         "no active user is an Admin Key Holder (key_holder: true in a user group with "
-        "the admin system permission): nobody can manage alerts",
-        None,
-        ("users",),
+        f"the admin system permission): nobody can manage alerts; {fix}",
+        location,
+        path,
     )
+
+
+def _where_to_add_admin_key_holder(
+    policy: Policy, admin_groups: set[str], admins: list[User]
+) -> tuple[Location | None, tuple, str]:
+    """The place an admin would edit to make someone an Admin Key Holder, and what to do."""
+    if user := _first_written(admins):
+        return (
+            user.location,
+            ("users", user.id, "key_holder"),
+            f"give an active user of {user.user_group} key_holder: true, "
+            f"for example {user.id} ({user.name}) here",
+        )
+    if group := _first_written(policy.user_groups[name] for name in admin_groups):
+        return (
+            group.location,
+            ("user_groups", group.name),
+            f"user group {group.name} has the admin permission but no active user: "
+            "add an active user with key_holder: true to it",
+        )
+    if group := _first_written(policy.user_groups.values()):
+        return (
+            group.location,
+            ("user_groups", group.name, "system_permissions"),
+            "no user group has the admin system permission: add admin to the "
+            f"system_permissions of a group such as {group.name} (here) and make one of "
+            "its active users a key_holder",
+        )
+    return (
+        policy.settings.location or _policy_start(policy),
+        ("user_groups",),
+        "define a user group with the admin system permission and an active key holder in it",
+    )
+
+
+def _policy_start(policy: Policy) -> Location | None:
+    """The start of the policy's first file: for a finding about something not written."""
+    placed = [
+        *policy.category_locations.values(),
+        *(d.location for d in policy.user_groups.values()),
+        *(d.location for d in policy.users.values()),
+        *(d.location for d in policy.alert_groups.values()),
+        *(d.location for d in policy.automatic_alerts),
+    ]
+    first = min((loc for loc in placed if loc is not None), default=None)
+    return Location(first.file, 1, 1) if first else None
+
+
+def _first_written(items: Iterable[_Defined]) -> _Defined | None:
+    """The item defined first (by file, line, column; unplaced ones last), if any."""
+    return min(items, key=lambda i: (i.location is None, i.location or _NO_PLACE), default=None)
 
 
 def _inactive_users_named(policy: Policy) -> Iterator[Problem]:

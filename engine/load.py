@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
-from engine.errors import Location, PathItem, PolicyError, Problem
+from engine.errors import Location, PathItem, Problem
 from engine.model import Policy
 from engine.source import PolicySource, read_directory
 
@@ -34,6 +34,8 @@ ALIAS_BUDGET = 10_000
 """How many nodes aliases (``*name``) may add to one file when expanded."""
 MAX_DEPTH = 64
 """How deeply lists and mappings may nest in a policy file."""
+C_SAFE_DEPTH = 5_000
+"""Nesting libyaml's composer handles safely; it recurses in C and crashes far deeper."""
 
 _TAG = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL = (f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null"))
@@ -157,6 +159,16 @@ class _Converter:
         self.problems.append(Problem(code, message, location_of(self.file, node), path=path, **kw))
 
     def convert(self, node: yaml.Node, path: tuple, expanding: bool) -> Any:
+        if node.__class__ is yaml.ScalarNode:
+            if expanding:
+                self.count_expanded(node, path)
+            if node.tag == STR and (node.style or node.value[:1] not in _NUMBER_START):
+                return nfc(node.value)  # the common case, kept fast
+            if node.tag not in _PLAIN_TAGS:
+                self.tag_problem(node, path)
+            elif node.tag == BOOL and node.value.lower() not in ("true", "false"):
+                self.loose_booleans.append((path, node))
+            return self.scalar(node)
         key = id(node)
         if key in self.open:
             raise _TooBig(
@@ -168,21 +180,11 @@ class _Converter:
                     path=path,
                 )
             )
-        if key in self.converted and not isinstance(node, yaml.ScalarNode):
-            expanding = True
+        if key in self.converted:
+            expanding = True  # met again: this is an alias (*name) being expanded
         self.converted.add(key)
         if expanding:
-            self.alias_nodes += 1
-            if self.alias_nodes > ALIAS_BUDGET:
-                raise _TooBig(
-                    Problem(
-                        "yaml-alias-budget",
-                        f"aliases (*name) expand this file beyond {ALIAS_BUDGET} values; "
-                        "write the values out instead of repeating them through aliases",
-                        location_of(self.file, node),
-                        path=path,
-                    )
-                )
+            self.count_expanded(node, path)
         if len(path) > MAX_DEPTH:
             raise _TooBig(
                 Problem(
@@ -193,17 +195,7 @@ class _Converter:
                 )
             )
         if node.tag not in _PLAIN_TAGS:
-            self.problem(
-                "yaml-tag",
-                f"the tag {node.tag.replace(_TAG, '!!')} is not allowed: a policy holds "
-                "plain data only (text, numbers, true/false, lists and mappings)",
-                node,
-                path,
-            )
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == BOOL and node.value.lower() not in ("true", "false"):
-                self.loose_booleans.append((path, node))
-            return self.scalar(node)
+            self.tag_problem(node, path)
         self.open.add(key)
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -213,6 +205,28 @@ class _Converter:
             return self.mapping(node, path, expanding)
         finally:
             self.open.discard(key)
+
+    def count_expanded(self, node: yaml.Node, path: tuple) -> None:
+        self.alias_nodes += 1
+        if self.alias_nodes > ALIAS_BUDGET:
+            raise _TooBig(
+                Problem(
+                    "yaml-alias-budget",
+                    f"aliases (*name) expand this file beyond {ALIAS_BUDGET} values; "
+                    "write the values out instead of repeating them through aliases",
+                    location_of(self.file, node),
+                    path=path,
+                )
+            )
+
+    def tag_problem(self, node: yaml.Node, path: tuple) -> None:
+        self.problem(
+            "yaml-tag",
+            f"the tag {node.tag.replace(_TAG, '!!')} is not allowed: a policy holds "
+            "plain data only (text, numbers, true/false, lists and mappings)",
+            node,
+            path,
+        )
 
     def mapping(self, node: yaml.MappingNode, path: tuple, expanding: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -323,6 +337,15 @@ def parse_file(relpath: str, file: str, raw: bytes) -> tuple[Document | None, li
         return None, [_not_utf8(file, raw, error)]
     text = text.removeprefix("\ufeff")
     try:
+        too_deep = _too_deep(text)
+        if too_deep is not None:
+            return None, [
+                Problem(
+                    "yaml-too-deep",
+                    f"lists and mappings nest more than {MAX_DEPTH} levels deep here",
+                    Location(file, too_deep.line + 1, too_deep.column + 1),
+                )
+            ]
         root = yaml.compose(text, Loader=Loader)
     except yaml.YAMLError as error:
         return None, [_syntax_problem(file, error)]
@@ -355,6 +378,26 @@ def parse_file(relpath: str, file: str, raw: bytes) -> tuple[Document | None, li
             problem = _at_first_alias(text, problem)
         return None, [*converter.problems, problem]
     return Document(relpath, file, data, root, converter.loose_booleans), converter.problems
+
+
+def _too_deep(text: str) -> yaml.Mark | None:
+    """Where ``text`` nests deeper than :data:`MAX_DEPTH`, if it might crash the composer.
+
+    Nesting needs a ``[``/``{`` or a further column per level, so most files are
+    certainly shallow; the rest are read as a flat stream of events, stopping early.
+    """
+    bound = text.count("[") + text.count("{") + 2 * max(map(len, text.splitlines()), default=0)
+    if bound <= C_SAFE_DEPTH:
+        return None
+    depth = 0
+    for event in yaml.parse(text, Loader=Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return event.start_mark
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
 
 
 def _at_first_alias(text: str, problem: Problem) -> Problem:
@@ -426,14 +469,3 @@ def load_policy(path: Path) -> Policy:
     Raises :class:`PolicyError` carrying every error found across all files.
     """
     return load_source(read_directory(Path(path)))
-
-
-__all__ = [
-    "Document",
-    "PolicyError",
-    "format_path",
-    "implicit_type_hint",
-    "load_policy",
-    "load_source",
-    "parse_source",
-]

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal, NoReturn
 
 from engine.errors import Location
 
@@ -28,10 +27,32 @@ ALERT_PERMISSIONS = ("view_students", "view_incidents")
 """Category permissions a user group needs for its users to receive automatic alerts."""
 
 
+class FrozenMap(dict):
+    """A read-only mapping: every way of changing it raises ``TypeError``.
+
+    A ``dict`` underneath, so that policies pickle (to load two revisions in parallel
+    processes) and read as fast as a plain dict.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(f"{type(self).__name__} is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict]]:
+        return FrozenMap, (dict(self),)
+
+    def __repr__(self) -> str:
+        return f"frozen_map({dict.__repr__(self)})"
+
+
 def frozen_map(items: Mapping | None = None) -> Mapping:
     """A read-only, key-sorted mapping (so iteration order is deterministic)."""
     items = items or {}
-    return MappingProxyType({k: items[k] for k in sorted(items)})
+    return FrozenMap({k: items[k] for k in sorted(items)})
 
 
 # --------------------------------------------------------------------------- policy
@@ -160,6 +181,8 @@ class Policy:
     files: tuple[PolicyFile, ...] = ()
     revision: str = ""
     """Content hash of the policy files, plus the git commit where the policy is in git."""
+    category_locations: Mapping[str, Location] = field(default_factory=frozen_map, compare=False)
+    """Where each category is declared (in a ``categories:`` list)."""
 
     def group_of(self, user_id: str) -> UserGroup:
         """The user group of a user."""

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import PolicyError, Problem
+from engine.errors import Location, PolicyError, Problem
 from engine.model import frozen_map
 
 POLICY_SUFFIXES = (".yaml", ".yml")
@@ -76,6 +76,7 @@ def read_directory(path: Path) -> PolicySource:
             [Problem("policy-dir-missing", f"policy directory {label} does not exist")]
         )
     files: dict[str, bytes] = {}
+    unreadable: list[Problem] = []
     for file in path.rglob("*"):
         relpath = file.relative_to(path).as_posix()
         parts = relpath.split("/")
@@ -83,8 +84,14 @@ def read_directory(path: Path) -> PolicySource:
             continue
         if any(part.startswith(".") for part in parts):
             continue
-        if file.suffix in POLICY_SUFFIXES and file.is_file():
+        if file.suffix not in POLICY_SUFFIXES or file.is_dir():
+            continue
+        try:
             files[relpath] = file.read_bytes()
+        except OSError as error:
+            unreadable.append(_unreadable(f"{label}/{relpath}", error))
+    if unreadable:
+        raise PolicyError(unreadable)
     if not files:
         raise PolicyError(
             [
@@ -95,6 +102,15 @@ def read_directory(path: Path) -> PolicySource:
             ]
         )
     return PolicySource(label=label, files=files, git=git_state(path))
+
+
+def _unreadable(shown: str, error: OSError) -> Problem:
+    """A policy file that exists (or is linked to) but cannot be read: never skipped."""
+    return Problem(
+        "policy-file-unreadable",
+        f"cannot read {shown}: {error.strerror or error}",
+        Location(shown, 1, 1),
+    )
 
 
 def git_state(path: Path) -> str | None:

@@ -47,13 +47,19 @@ def file_schema_problems(document: Document) -> list[Problem]:
     if quick_check("policy")(document.data):
         return []
     return [
-        _located(document, error, problem)
+        locate_schema_problem(document, error, problem)
         for error in schema_validator("policy").iter_errors(document.data)
         for problem in schema_problems(error)
     ]
 
 
-def _located(document: Document, error: ValidationError, problem: Problem) -> Problem:
+def locate_schema_problem(document: Document, error: ValidationError, problem: Problem) -> Problem:
+    """``problem`` (found by the schema in ``document``) at its file:line:column.
+
+    Problems about a field name are placed on the key; a name YAML read as a boolean,
+    number or null where text is expected becomes ``yaml-implicit-type`` with a hint to
+    quote it.
+    """
     on_key = problem.code.endswith(("-unknown-field", "-missing-field")) or (
         "propertyNames" in error.absolute_schema_path
     )
@@ -163,8 +169,7 @@ def _merge(documents: list[Document], broken: dict[str, set[tuple]]) -> _Merged:
                     name, where = item, location_of(document.file, node)
                 elif isinstance(item, dict):
                     name = item.get("id")
-                    id_node = document.keys(path).get("id", (None, node))[1]
-                    where = location_of(document.file, id_node)
+                    where = location_of(document.file, _value_node(node, "id"))
                 else:
                     continue
                 if isinstance(name, str):
@@ -172,6 +177,15 @@ def _merge(documents: list[Document], broken: dict[str, set[tuple]]) -> _Merged:
                     definition = _Definition(document, path, where, item, ok(path), node)
                     merged.define(section, name, definition, what)
     return merged
+
+
+def _value_node(node: yaml.Node, key: str) -> yaml.Node:
+    """The node of ``key``'s value in mapping ``node`` (``node`` itself if there is none)."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.value == key:
+                return value_node
+    return node
 
 
 # ------------------------------------------------------------------ references
@@ -331,9 +345,11 @@ def _policy(source: PolicySource, merged: _Merged) -> Policy:
             user_groups=tuple(members.get("user_groups", ())),
             location=d.location,
         )
+    categories = merged.names("categories")
     return Policy(
         settings=settings,
-        categories=tuple(merged.names("categories")),
+        categories=tuple(categories),
+        category_locations=frozen_map({name: d.location for name, d in categories.items()}),
         user_groups=frozen_map(user_groups),
         users=frozen_map(users),
         alert_groups=frozen_map(alert_groups),

@@ -119,10 +119,13 @@ def test_github_annotations() -> None:
     )
 
 
-def test_github_annotation_of_a_warning_without_a_place() -> None:
+def test_github_annotation_of_a_policy_wide_warning_is_placed_where_to_fix_it() -> None:
     code, out = check("--format", "github", "--strict", f"{CASES}/lint-no-admin-key-holder")
     assert code == 1
-    assert out.splitlines()[0].startswith("::warning title=no-admin-key-holder::no active user")
+    assert out.splitlines()[0].startswith(
+        f"::warning file={CASES}/lint-no-admin-key-holder/policy.yaml,line=19,col=3,"
+        "title=no-admin-key-holder::no active user"
+    )
 
 
 def test_real_process_from_the_repository_root(tmp_path: Path) -> None:

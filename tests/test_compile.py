@@ -60,9 +60,9 @@ def about(student: str, number: int = 1) -> Incident:
 
 @cache
 def colliding_student_ids() -> tuple[str, str]:
-    """Two student ids whose subscription fact ids hash the same (found by brute force)."""
+    """Two student ids whose trigger fact ids hash the same (found by brute force)."""
     prefix = 0x811C9DC5  # FNV-1a state after the common ASCII prefix, computed once
-    for byte in b"sub:watch-list:student:":
+    for byte in b"trigger:student:":
         prefix = ((prefix ^ byte) * 16777619) & 0xFFFFFFFF
     seen: dict[int, str] = {}
     for number in itertools.count(1000):
@@ -72,9 +72,7 @@ def colliding_student_ids() -> tuple[str, str]:
             digest = ((digest ^ byte) * 16777619) & 0xFFFFFFFF
         if digest in seen:
             first = seen[digest]
-            assert fact_hash(f"sub:watch-list:student:{first}") == fact_hash(
-                f"sub:watch-list:student:{student}"
-            )
+            assert fact_hash(f"trigger:student:{first}") == fact_hash(f"trigger:student:{student}")
             return first, student
         seen[digest] = student
     raise AssertionError("unreachable")
@@ -107,10 +105,10 @@ def _noop(closure: object) -> None:
 
 def test_fact_hash_is_the_hash_durable_files_facts_under() -> None:
     first, second = colliding_student_ids()
-    a, b = f"sub:watch-list:student:{first}", f"sub:watch-list:student:{second}"
+    a, b = f"trigger:student:{first}", f"trigger:student:{second}"
     assert fact_hash(a) == fact_hash(b)
     assert durable_refuses_second(a, b)
-    assert not durable_refuses_second(a, f"sub:watch-list:student:{first}X")
+    assert not durable_refuses_second(a, f"trigger:student:{first}X")
 
 
 def test_fact_hash_sign_extends_non_ascii_bytes_like_durable() -> None:
@@ -124,7 +122,7 @@ def test_colliding_subscriptions_both_fire() -> None:
     first, second = colliding_student_ids()
     policy = tutor_policy((first, second))
     with compile_policy(policy) as compiled:
-        ids = compiled.subscription_fact_ids
+        ids = compiled.trigger_fact_ids
         assert len({fact_hash(i) for i in ids}) == len(ids) == 2
         assert any(i.endswith("#1") for i in ids)
         for number, student in enumerate((first, second)):
@@ -136,7 +134,7 @@ def test_colliding_subscriptions_both_fire() -> None:
 
 def test_unique_fact_ids_resalts_only_the_colliding_id() -> None:
     first, second = colliding_student_ids()
-    a, b = f"sub:watch-list:student:{first}", f"sub:watch-list:student:{second}"
+    a, b = f"trigger:student:{first}", f"trigger:student:{second}"
     taken: set[int] = set()
     assert unique_fact_ids([a, b, "other"], taken) == [a, f"{b}#1", "other"]
     assert len(taken) == 3

@@ -107,7 +107,35 @@ def test_category_no_automatic_alert_reaches_anyone_about() -> None:
     warning = only("lint-category-unalerted")
     assert warning.code == "category-unalerted"
     assert warning.path == ("categories", "Attendance")
+    assert str(warning.location) == f"{CASES}/lint-category-unalerted/policy.yaml:5:35"
     assert "no automatic alert reaches anyone about category Attendance" in warning.message
+
+
+def test_unalerted_category_is_placed_in_the_file_that_declares_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "categories.yaml").write_text("categories:\n  - Bullying\n")
+    (policy / "more-categories.yaml").write_text("categories:\n  - Self-harm\n  - Neglect\n")
+    (policy / "staff.yaml").write_text(
+        "settings: {enforce_at_least_one_alert: true}\n"
+        "user_groups:\n"
+        "  DSL:\n"
+        "    system_permissions: [admin]\n"
+        "    category_permissions: {'*': [view_students, view_incidents]}\n"
+        "users:\n"
+        "  jsmith: {name: Jane Smith, email: j@x.example, user_group: DSL, key_holder: true}\n"
+        "automatic_alerts:\n"
+        "  - id: bullying-and-self-harm-to-dsl\n"
+        "    notify: {users: [jsmith]}\n"
+        "    when: {categories: [Bullying, Self-harm]}\n"
+    )
+    (warning,) = lint_policy(load_policy(Path("policy")))
+    assert warning.code == "category-unalerted"
+    assert str(warning.location) == "policy/more-categories.yaml:3:5"
+    assert "about category Neglect" in warning.message
 
 
 def test_student_only_rules_do_not_count_for_a_category(tmp_path: Path) -> None:
@@ -139,7 +167,71 @@ def test_enforcement_off() -> None:
 def test_no_active_admin_key_holder() -> None:
     warning = only("lint-no-admin-key-holder")
     assert warning.code == "no-admin-key-holder"
-    assert "no active user is an Admin Key Holder" in warning.message
+    assert str(warning.location) == f"{CASES}/lint-no-admin-key-holder/policy.yaml:19:3"
+    assert warning.message == (
+        "no active user is an Admin Key Holder (key_holder: true in a user group with the "
+        "admin system permission): nobody can manage alerts; give an active user of DSL "
+        "key_holder: true, for example jsmith (Jane Smith) here"
+    )
+
+
+ADMIN_GROUP_WITHOUT_ACTIVE_USERS = (
+    "categories: [Bullying]\n"
+    "user_groups:\n"
+    "  Teaching Staff: {category_permissions: {Bullying: [view_students, view_incidents]}}\n"
+    "  DSL:\n"
+    "    system_permissions: [admin]\n"
+    "    category_permissions: {'*': [view_students, view_incidents]}\n"
+    "users:\n"
+    "  tteach: {name: Tom Teach, email: t@x.example, user_group: Teaching Staff}\n"
+    "  oleft: {name: Olive Left, email: o@x.example, user_group: DSL, key_holder: true,"
+    " active: false}\n"
+)
+
+
+def lint_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> list[Problem]:
+    """Lint a policy of one file, ``policy/p.yaml``, read from ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "p.yaml").write_text(text)
+    return list(lint_policy(load_policy(Path("policy"))))
+
+
+def test_admin_group_with_no_active_user_is_where_to_add_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = lint_one_file(tmp_path, monkeypatch, ADMIN_GROUP_WITHOUT_ACTIVE_USERS)
+    (warning,) = [w for w in found if w.code == "no-admin-key-holder"]
+    assert str(warning.location) == "policy/p.yaml:4:3"
+    assert warning.message.endswith(
+        "user group DSL has the admin permission but no active user: add an active user "
+        "with key_holder: true to it"
+    )
+
+
+def test_without_any_admin_group_the_first_user_group_is_where_to_grant_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = ADMIN_GROUP_WITHOUT_ACTIVE_USERS.replace("[admin]", "[]")
+    found = lint_one_file(tmp_path, monkeypatch, text)
+    (warning,) = [w for w in found if w.code == "no-admin-key-holder"]
+    assert str(warning.location) == "policy/p.yaml:3:3"
+    assert warning.message.endswith(
+        "no user group has the admin system permission: add admin to the system_permissions "
+        "of a group such as Teaching Staff (here) and make one of its active users a key_holder"
+    )
+
+
+def test_every_warning_names_a_file_line_and_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = ADMIN_GROUP_WITHOUT_ACTIVE_USERS.replace("[admin]", "[]")
+    found = lint_one_file(tmp_path, monkeypatch, text)
+    assert [(w.code, str(w.location)) for w in found] == [
+        ("enforcement-off", "policy/p.yaml:1:1"),  # no settings: the top of the file
+        ("category-unalerted", "policy/p.yaml:1:14"),
+        ("no-admin-key-holder", "policy/p.yaml:3:3"),
+    ]
 
 
 def test_inactive_user_still_named_in_a_rule() -> None:

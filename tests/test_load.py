@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 import unicodedata
 from pathlib import Path
@@ -193,6 +195,28 @@ def test_too_deep_nesting_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy(tmp_path)
     assert caught.value.problems[0].code == "yaml-too-deep"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "categories: " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "categories:\n  " + "- " * 100_000 + "Bullying\n",
+    ],
+    ids=["flow", "block"],
+)
+def test_very_deep_nesting_fails_fast_without_crashing(tmp_path: Path, text: str) -> None:
+    # libyaml's composer recurses in C and would crash the process: run in a child process.
+    (tmp_path / "p.yaml").write_text(text)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), "check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "nest more than 64 levels deep here" in done.stdout
 
 
 def test_empty_file_is_an_empty_part_of_the_policy(tmp_path: Path) -> None:

@@ -141,3 +141,17 @@ def test_repository_without_commits_has_no_commit(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
     (tmp_path / "a.yaml").write_text("{}\n")
     assert read_directory(tmp_path).git is None
+
+
+def test_a_policy_file_that_cannot_be_read_is_an_error_not_skipped(tmp_path: Path) -> None:
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "settings.yaml").write_text("settings: {enforce_at_least_one_alert: true}\n")
+    (policy / "users.yaml").symlink_to(tmp_path / "users-moved-away.yaml")
+    with pytest.raises(PolicyError) as caught:
+        read_directory(policy)
+    [problem] = caught.value.problems
+    assert problem.code == "policy-file-unreadable"
+    assert problem.location is not None
+    assert problem.location.file.endswith("policy/users.yaml")
+    assert "No such file" in problem.message

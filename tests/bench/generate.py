@@ -1,9 +1,20 @@
 """Generate realistic policies and incidents at SPEC section 6 scale, for benchmarks.
 
 ``generate_policy(out_dir, scale, seed)`` writes a policy directory the way a school or a
-multi-academy trust would split it (shared settings, categories and user groups; per
-academy users, alert groups and automatic alerts). The result loads and passes lint.
-``generate_incidents(policy, n, seed)`` returns incidents that hit a mix of rules.
+multi-academy trust would split it. A school is one folder. A trust shares settings,
+categories and user groups at the root, keeps its central safeguarding team and its few
+trust-wide rules in ``trust/``, and gives each academy a folder ``academies/<academy>/``
+with its own staff, alert groups and automatic alerts. Every academy rule is scoped to the
+academy's students (``student_groups: [Oakfield Academy]`` or one of its year or form
+groups, with ``match: all``), or names its students, as a trust on one policy must.
+The result loads and passes lint.
+
+Students are not part of a policy; their groups follow from their MIS id. Student
+``S000001`` is the first of the first academy; each academy has 2,000 students, each in
+their academy's group, a year group and a form (``Oakfield Academy``, ``Oakfield Year 9``,
+``Oakfield 9B``; a single school's are just ``Year 9`` and ``9B``).
+``generate_incidents(policy, n, seed)`` returns incidents about students of one academy,
+reported (and sometimes alerted by hand) by that academy's staff, that hit a mix of rules.
 
     python -m tests.bench.generate OUT --scale trust [--seed N]
         [--incidents N --incidents-out FILE.jsonl]
@@ -15,14 +26,40 @@ import argparse
 import json
 import random
 import re
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 import yaml
 
-from engine.model import ALERT_PERMISSIONS, Policy
+from engine.errors import Location
+from engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy
+from tests.bench.names import (
+    CATEGORIES,
+    FIRST,
+    GROUP_SPECIALISMS,
+    LAST,
+    PASTORAL_CATEGORIES,
+    PLACES,
+    ROLES,
+)
 
 Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+STUDENTS_PER_ACADEMY = 2_000
+YEARS = tuple(range(7, 14))
+FORMS = "ABCDE"
+TRUST_WIDE_CATEGORIES = (
+    "Radicalisation",
+    "Extremism",
+    "FGM",
+    "Forced marriage",
+    "Honour-based abuse",
+    "Trafficking",
+    "County lines",
+    "Child sexual exploitation",
+)
+"""Categories the trust's central safeguarding team is alerted about in every academy."""
 
 
 @dataclass(frozen=True)
@@ -35,233 +72,79 @@ class Scale:
     user_groups: int
     alert_groups: int
     rules: int
-    students: int
+    central_staff: int
+    """Staff of the trust's central team (no academy); 0 for a single school."""
+
+    @property
+    def students(self) -> int:
+        """How many students the schools have between them."""
+        return self.academies * STUDENTS_PER_ACADEMY
 
 
 SCALES = {
-    "school": Scale(1, 250, 40, 15, 20, 300, 2_000),
-    "trust": Scale(25, 5_000, 60, 40, 500, 20_000, 50_000),
+    "school": Scale(1, 250, 40, 15, 20, 300, 0),
+    "trust": Scale(25, 5_000, 60, 40, 500, 20_000, 4),
 }
-
-CATEGORIES = (
-    "Bullying",
-    "Self-harm",
-    "Online safety",
-    "Attendance",
-    "Child-on-child abuse",
-    "Domestic abuse",
-    "Neglect",
-    "Physical abuse",
-    "Sexual abuse",
-    "Emotional abuse",
-    "Radicalisation",
-    "Child sexual exploitation",
-    "Child criminal exploitation",
-    "County lines",
-    "FGM",
-    "Forced marriage",
-    "Mental health",
-    "Eating disorder",
-    "Substance misuse",
-    "Young carer",
-    "Looked-after child",
-    "Child in need",
-    "Child protection plan",
-    "Missing from education",
-    "Missing from home",
-    "Homelessness",
-    "Bereavement",
-    "Medical needs",
-    "SEND",
-    "Behaviour",
-    "Suspension",
-    "Racist incident",
-    "Homophobic incident",
-    "Transphobic incident",
-    "Sexual harassment",
-    "Nude image sharing",
-    "Gang activity",
-    "Knife crime",
-    "Parental substance misuse",
-    "Parental mental health",
-    "Private fostering",
-    "Honour-based abuse",
-    "Trafficking",
-    "Fabricated illness",
-    "Anti-social behaviour",
-    "Alcohol",
-    "Vaping",
-    "Prejudice-based bullying",
-    "Cyberbullying",
-    "Sexual violence",
-    "Extremism",
-    "Unexplained injury",
-    "Disclosure",
-    "Early help",
-    "Persistent absence",
-    "Lateness",
-    "Financial hardship",
-    "Housing concern",
-    "Family breakdown",
-    "Anxiety",
-)
-PASTORAL_CATEGORIES = (*CATEGORIES[:5], "Mental health", "Behaviour", "Anxiety", "Bereavement")
-FIRST = (
-    "Amelia",
-    "Oliver",
-    "Priya",
-    "Mohammed",
-    "Grace",
-    "Jack",
-    "Aisha",
-    "Thomas",
-    "Sophie",
-    "Daniel",
-    "Chloe",
-    "Samuel",
-    "Fatima",
-    "James",
-    "Emily",
-    "Kwame",
-    "Hannah",
-    "Liam",
-    "Zara",
-    "Ethan",
-    "Olivia",
-    "Noah",
-    "Isla",
-    "Harry",
-    "Leah",
-    "Yusuf",
-    "Megan",
-    "Owen",
-    "Niamh",
-    "Arjun",
-    "Ruth",
-    "Callum",
-    "Bethany",
-    "Tomasz",
-    "Ellie",
-    "Rhys",
-    "Abigail",
-)
-LAST = (
-    "Smith",
-    "Jones",
-    "Williams",
-    "Taylor",
-    "Brown",
-    "Davies",
-    "Evans",
-    "Wilson",
-    "Thomas",
-    "Johnson",
-    "Roberts",
-    "Khan",
-    "Patel",
-    "Walker",
-    "Wright",
-    "Robinson",
-    "Thompson",
-    "White",
-    "Hughes",
-    "Edwards",
-    "Green",
-    "Hall",
-    "Wood",
-    "Harris",
-    "Lewis",
-    "Martin",
-    "Jackson",
-    "Clarke",
-    "Okafor",
-    "Ahmed",
-    "Nowak",
-    "Murphy",
-    "Kaur",
-    "Begum",
-    "Singh",
-)
-PLACES = (
-    "Oakfield",
-    "Riverside",
-    "Hillcrest",
-    "Meadowbank",
-    "Ashgrove",
-    "Kingsmead",
-    "Elmwood",
-    "Northgate",
-    "Southfields",
-    "Westbrook",
-    "Eastleigh",
-    "Brookside",
-    "Fairview",
-    "Highcliffe",
-    "Larkhill",
-    "Millbrook",
-    "Redwood",
-    "Stonebridge",
-    "Thornbury",
-    "Valley",
-    "Willowdale",
-    "Beechwood",
-    "Castlefield",
-    "Dovecote",
-    "Greenacre",
-    "Hawthorn",
-    "Ivydene",
-    "Juniper",
-)
-# (user group, category permissions kind, system permissions, share of staff)
-ROLES = (
-    ("DSL", "all", ["view_student_details", "view_students_list", "admin"], 2),
-    ("Deputy DSL", "all", ["view_student_details", "view_students_list"], 3),
-    ("Senior Leadership", "all", ["view_student_details", "view_students_list"], 4),
-    ("Pastoral", "pastoral", ["view_student_details", "view_students_list"], 8),
-    ("Heads of Year", "pastoral", ["view_student_details", "view_students_list"], 6),
-    ("SENCo", "some", ["view_student_details", "view_students_list"], 2),
-    ("Attendance Officers", "some", ["view_students_list"], 3),
-    ("Teaching Staff", "add", [], 45),
-    ("Teaching Assistants", "add", [], 15),
-    ("Office Staff", "add", [], 6),
-)
-GROUP_SPECIALISMS = (
-    "Mental Health Leads",
-    "Online Safety Leads",
-    "Prevent Leads",
-    "Looked-after Children",
-    "Early Help",
-    "Inclusion",
-    "Family Support",
-    "School Nurses",
-    "Sixth Form Team",
-    "Primary Phase Leads",
-    "Behaviour Team",
-    "Exams Office",
-    "IT Support",
-    "Trust Safeguarding",
-    "Trust Executive",
-    "Data Managers",
-    "Careers",
-    "Wellbeing Mentors",
-    "Learning Mentors",
-    "Counsellors",
-    "Chaplaincy",
-    "Educational Psychologists",
-    "Youth Workers",
-    "Governors",
-    "Cover Supervisors",
-    "Site Team",
-    "Catering",
-    "Library",
-    "Music Service",
-    "PE Department",
-)
-YEARS = tuple(f"Year {y}" for y in range(7, 14))
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def student_id(number: int) -> str:
+    """The MIS id of student ``number`` (1-based, numbered across the trust)."""
+    return f"S{number:06d}"
+
+
+@dataclass(frozen=True)
+class Academy:
+    """One school of a generated policy: its name, place in the trust and student groups."""
+
+    name: str
+    index: int
+    in_trust: bool
+    """Whether it is one academy of several (its student groups then carry its name)."""
+
+    @property
+    def place(self) -> str:
+        """The academy's short name, e.g. ``Oakfield``."""
+        return self.name.split()[0]
+
+    @property
+    def folder(self) -> str:
+        """Its folder under ``academies/`` (trust scale)."""
+        return _slug(self.name)
+
+    @property
+    def students(self) -> range:
+        """Numbers of its students."""
+        first = self.index * STUDENTS_PER_ACADEMY + 1
+        return range(first, first + STUDENTS_PER_ACADEMY)
+
+    def year_group(self, year: int) -> str:
+        """The student group of a year, e.g. ``Oakfield Year 9`` (``Year 9`` at a school)."""
+        return f"{self.place} Year {year}" if self.in_trust else f"Year {year}"
+
+    def form_group(self, year: int, form: str) -> str:
+        """The student group of a form, e.g. ``Oakfield 9B`` (``9B`` at a school)."""
+        return f"{self.place} {year}{form}" if self.in_trust else f"{year}{form}"
+
+    def groups_of(self, number: int) -> tuple[str, ...]:
+        """The student groups of one of its students, sorted."""
+        n = number - self.students.start
+        year = YEARS[n % len(YEARS)]
+        form = FORMS[n // len(YEARS) % len(FORMS)]
+        groups = {self.year_group(year), self.form_group(year, form)}
+        if self.in_trust:
+            groups.add(self.name)
+        return tuple(sorted(groups))
+
+
+def academies_of(count: int) -> list[Academy]:
+    """The schools of a generated policy with ``count`` academies (1: a single school)."""
+    if count == 1:
+        return [Academy("Oakfield School", 0, in_trust=False)]
+    return [Academy(f"{place} Academy", i, in_trust=True) for i, place in enumerate(PLACES[:count])]
 
 
 class _Builder:
@@ -273,13 +156,14 @@ class _Builder:
         self.categories = list(CATEGORIES[: scale.categories])
         self.groups: dict[str, dict] = {}
         self.alertable: dict[str, frozenset[str] | None] = {}  # None = every category
-        self.academies = [f"{p} Academy" for p in PLACES[: scale.academies]]
-        if scale.academies == 1:
-            self.academies = ["Oakfield School"]
-        self.users: dict[str, dict[str, dict]] = {a: {} for a in self.academies}
-        self.alert_groups: dict[str, dict[str, dict]] = {a: {} for a in self.academies}
-        self.rules: dict[str, list[dict]] = {a: [] for a in self.academies}
+        self.academies = academies_of(scale.academies)
+        self.central: dict[str, dict] = {}
+        self.central_rules: list[dict] = []
+        self.users: dict[str, dict[str, dict]] = {a.name: {} for a in self.academies}
+        self.alert_groups: dict[str, dict[str, dict]] = {a.name: {} for a in self.academies}
+        self.rules: dict[str, list[dict]] = {a.name: [] for a in self.academies}
         self.alertable_staff: dict[str, list[str]] = {}
+        self.taken: set[str] = set()
 
     def user_groups(self) -> None:
         """The user groups: the common roles, then specialist groups up to the scale."""
@@ -303,33 +187,39 @@ class _Builder:
             self.groups[name] = {"system_permissions": system, "category_permissions": perms}
         self.shares = [(name, share) for name, _k, _s, share in roles[: self.scale.user_groups]]
 
-    def staff(self) -> None:
-        """Staff spread over the academies and user groups; a few have left (inactive)."""
-        names, weights = zip(*self.shares, strict=True)
-        taken: set[str] = set()
-        for i in range(self.scale.staff):
-            academy = self.academies[i % len(self.academies)]
-            first, last = self.rng.choice(FIRST), self.rng.choice(LAST)
-            uid = base = f"{first[0]}{last}".lower()
-            n = 1
-            while uid in taken:
-                n += 1
-                uid = f"{base}{n}"
-            taken.add(uid)
-            group = names[0] if i < 2 * len(self.academies) else self.rng.choices(names, weights)[0]
-            user = {
-                "name": f"{first} {last}",
-                "email": f"{uid}@{_slug(academy)}.example",
-                "user_group": group,
-            }
-            if self.alertable[group] is None:
-                user["key_holder"] = True
-            if i >= 2 * len(self.academies) and self.rng.random() < 0.03:
-                user["active"] = False
-            self.users[academy][uid] = user
+    def _new_user(self, domain: str, group: str) -> tuple[str, dict]:
+        first, last = self.rng.choice(FIRST), self.rng.choice(LAST)
+        uid = base = f"{first[0]}{last}".lower()
+        n = 1
+        while uid in self.taken:
+            n += 1
+            uid = f"{base}{n}"
+        self.taken.add(uid)
+        user = {"name": f"{first} {last}", "email": f"{uid}@{domain}.example", "user_group": group}
+        if self.alertable[group] is None:
+            user["key_holder"] = True
+        return uid, user
 
-    def _active(self, academy: str) -> list[str]:
-        return [u for u, d in self.users[academy].items() if d.get("active", True)]
+    def staff(self) -> None:
+        """The trust's central team, then staff spread over the academies and user groups.
+
+        Every academy has two DSLs; a few other staff have left (inactive).
+        """
+        names, weights = zip(*self.shares, strict=True)
+        for _ in range(self.scale.central_staff):
+            uid, user = self._new_user("trust", names[0])
+            self.central[uid] = user
+        count = len(self.academies)
+        for i in range(self.scale.staff - self.scale.central_staff):
+            academy = self.academies[i % count]
+            group = names[0] if i < 2 * count else self.rng.choices(names, weights)[0]
+            uid, user = self._new_user(academy.folder, group)
+            if i >= 2 * count and self.rng.random() < 0.03:
+                user["active"] = False
+            self.users[academy.name][uid] = user
+
+    def _active(self, academy: Academy) -> list[str]:
+        return [u for u, d in self.users[academy.name].items() if d.get("active", True)]
 
     def alert_group_data(self) -> None:
         """Per academy: DSLs, pastoral team, year teams, then other teams up to the scale."""
@@ -338,7 +228,7 @@ class _Builder:
             active = self._active(academy)
             by_group: dict[str, list[str]] = {}
             for uid in active:
-                by_group.setdefault(self.users[academy][uid]["user_group"], []).append(uid)
+                by_group.setdefault(self.users[academy.name][uid]["user_group"], []).append(uid)
             dsls = by_group.get("DSL", [])
             teams = {"DSLs": ("All designated safeguarding leads", dsls)}
             pastoral = by_group.get("Pastoral", []) + by_group.get("Heads of Year", [])
@@ -347,84 +237,114 @@ class _Builder:
                 if len(teams) >= per_academy:
                     break
                 members = self.rng.sample(active, min(6, len(active)))
-                teams[f"{year} Team"] = (f"Staff who look after {year}", members)
+                teams[f"Year {year} Team"] = (f"Staff who look after Year {year}", members)
             n = 1
             while len(teams) < per_academy:
                 members = self.rng.sample(active, min(self.rng.randint(3, 12), len(active)))
                 teams[f"Team {n}"] = ("A working group of staff", members)
                 n += 1
-            prefix = "" if len(self.academies) == 1 else f"{academy.split()[0]} "
+            prefix = f"{academy.place} " if academy.in_trust else ""
             for name, (description, members) in teams.items():
-                self.alert_groups[academy][f"{prefix}{name}"] = {
+                self.alert_groups[academy.name][f"{prefix}{name}"] = {
                     "description": description,
                     "members": {"users": sorted(set(members))},
                 }
 
     def rule_data(self) -> None:
-        """Rules per academy: a DSL rule per category, then a mix of the kinds schools use."""
-        per_academy = self.scale.rules // len(self.academies)
+        """Trust-wide rules for the central team, then each academy's own rules.
+
+        An academy has a DSL rule per category, then a mix of the kinds schools use.
+        """
+        for category in TRUST_WIDE_CATEGORIES:
+            if self.central and category in self.categories:
+                self.central_rules.append(
+                    {
+                        "id": f"trust-{_slug(category)}-to-central-safeguarding",
+                        "description": "The trust's central safeguarding team, every academy",
+                        "notify": {"users": sorted(self.central)},
+                        "when": {"categories": [category]},
+                    }
+                )
+        per_academy, extra = divmod(self.scale.rules - len(self.central_rules), len(self.academies))
         for academy in self.academies:
-            rules = self.rules[academy]
-            slug = _slug(academy.split()[0])
-            groups = self.alert_groups[academy]
+            rules = self.rules[academy.name]
+            groups = self.alert_groups[academy.name]
             dsl_group = next(g for g in groups if g.endswith("DSLs"))
             for category in self.categories:
                 rules.append(
                     {
-                        "id": f"{slug}-{_slug(category)}-to-dsls",
+                        "id": f"{_slug(academy.place)}-{_slug(category)}-to-dsls",
                         "notify": {"alert_groups": [dsl_group]},
-                        "when": {"categories": [category]},
+                        **self._scoped({"categories": [category]}, academy.name),
                     }
                 )
             active = self._active(academy)
-            while len(rules) < per_academy:
-                rules.append(self._rule(academy, slug, len(rules), active, list(groups)))
+            wanted = per_academy + (academy.index < extra)
+            while len(rules) < wanted:
+                rules.append(self._rule(academy, len(rules), active, list(groups)))
 
-    def _reachable(self, uid: str, academy: str, categories: list[str]) -> bool:
+    def _scoped(self, when: dict, group: str | None) -> dict:
+        """``when`` limited to the students of ``group`` (``match: all``) if given."""
+        if group is None:
+            return {"when": when}
+        return {"when": {**when, "student_groups": [group]}, "match": "all"}
+
+    def _scope(self, academy: Academy) -> str | None:
+        """The students a category rule is about: the academy, or one year or form."""
+        draw = self.rng.random()
+        year = self.rng.choice(YEARS)
+        if not academy.in_trust:
+            return academy.year_group(year) if draw < 0.3 else None
+        if draw < 0.6:
+            return academy.name
+        if draw < 0.9:
+            return academy.year_group(year)
+        return academy.form_group(year, self.rng.choice(FORMS))
+
+    def _reachable(self, uid: str, academy: Academy, categories: list[str]) -> bool:
         """Whether an automatic alert on ``categories`` (none: any) can reach ``uid``."""
-        allowed = self.alertable[self.users[academy][uid]["user_group"]]
+        allowed = self.alertable[self.users[academy.name][uid]["user_group"]]
         if allowed is None:
             return True
         return all(c in allowed for c in categories) if categories else bool(allowed)
 
-    def _rule(self, academy: str, slug: str, n: int, active: list[str], groups: list[str]) -> dict:
+    def _rule(self, academy: Academy, n: int, active: list[str], groups: list[str]) -> dict:
         rng = self.rng
         kind = rng.random()
         dsls = [groups[0]]
         if kind < 0.5:
-            if academy not in self.alertable_staff:
-                self.alertable_staff[academy] = [
+            if academy.name not in self.alertable_staff:
+                self.alertable_staff[academy.name] = [
                     u for u in active if self._reachable(u, academy, [])
                 ] or active
-            uid = rng.choice(self.alertable_staff[academy])
+            uid = rng.choice(self.alertable_staff[academy.name])
             pool = [c for c in self.categories if self._reachable(uid, academy, [c])]
             notify: dict = {"users": [uid]} if pool else {"alert_groups": dsls}
             when: dict = {"categories": rng.sample(pool or self.categories, rng.randint(1, 3))}
-            rule: dict = {"notify": notify, "when": when}
-            if rng.random() < 0.3:
-                when["student_groups"] = [rng.choice(YEARS)]
-                rule["match"] = "all"
+            rule = {"notify": notify, **self._scoped(when, self._scope(academy))}
         elif kind < 0.8:
             users = [u for u in rng.sample(active, 2) if self._reachable(u, academy, [])]
-            student = f"S{rng.randint(1, self.scale.students):06d}"
+            student = student_id(rng.choice(academy.students))
             rule = {
                 "notify": {"users": users} if users else {"alert_groups": dsls},
                 "when": {"students": [student]},
             }
         else:
             group = rng.choice(groups)
-            members = self.alert_groups[academy][group]["members"]["users"]
+            members = self.alert_groups[academy.name][group]["members"]["users"]
             pool = [
                 c for c in self.categories if all(self._reachable(u, academy, [c]) for u in members)
             ]
+            when = {"categories": rng.sample(pool or self.categories, 2)}
+            scope = academy.name if academy.in_trust else None
             rule = {
                 "notify": {"alert_groups": [group] if pool else dsls},
-                "when": {"categories": rng.sample(pool or self.categories, 2)},
+                **self._scoped(when, scope),
             }
-        return {"id": f"{slug}-rule-{n:05d}", **rule}
+        return {"id": f"{_slug(academy.place)}-rule-{n:05d}", **rule}
 
     def write(self, out: Path) -> None:
-        """Write the policy files: shared files at the root, one folder per academy."""
+        """Write the policy files: shared files at the root, then the trust and academies."""
         out.mkdir(parents=True, exist_ok=True)
         _dump(
             out / "settings.yaml",
@@ -438,12 +358,16 @@ class _Builder:
         )
         _dump(out / "categories.yaml", {"categories": self.categories})
         _dump(out / "user_groups.yaml", {"user_groups": self.groups})
+        if self.central:
+            (out / "trust").mkdir(exist_ok=True)
+            _dump(out / "trust" / "users.yaml", {"users": self.central})
+            _dump(out / "trust" / "automatic_alerts.yaml", {"automatic_alerts": self.central_rules})
         for academy in self.academies:
-            folder = out if len(self.academies) == 1 else out / "academies" / _slug(academy)
+            folder = out / "academies" / academy.folder if academy.in_trust else out
             folder.mkdir(parents=True, exist_ok=True)
-            _dump(folder / "users.yaml", {"users": self.users[academy]})
-            _dump(folder / "alert_groups.yaml", {"alert_groups": self.alert_groups[academy]})
-            _dump(folder / "automatic_alerts.yaml", {"automatic_alerts": self.rules[academy]})
+            _dump(folder / "users.yaml", {"users": self.users[academy.name]})
+            _dump(folder / "alert_groups.yaml", {"alert_groups": self.alert_groups[academy.name]})
+            _dump(folder / "automatic_alerts.yaml", {"automatic_alerts": self.rules[academy.name]})
 
 
 def _dump(path: Path, data: dict) -> None:
@@ -473,34 +397,117 @@ def generate_policy(out_dir: Path | str, scale: str = "trust", seed: int = 0) ->
     return out
 
 
+@dataclass
+class _Site:
+    """One academy of a loaded policy: what is defined in its folder, and its students."""
+
+    academy: Academy
+    staff: list[str] = field(default_factory=list)
+    alert_groups: list[str] = field(default_factory=list)
+    rules: list[AutomaticAlert] = field(default_factory=list)
+    members: dict[str, list[int]] = field(default_factory=dict)
+    """Student numbers per student group, filled in when first needed."""
+
+    def students_in(self, group: str) -> list[int]:
+        """Its students in student ``group`` (none if the group is not one of its own)."""
+        if not self.members:
+            for number in self.academy.students:
+                for name in self.academy.groups_of(number):
+                    self.members.setdefault(name, []).append(number)
+        return self.members.get(group, [])
+
+
+def _folder(location: Location | None) -> str | None:
+    """The academy folder a definition was read from (``academies/<folder>/...``)."""
+    parts = PurePosixPath(location.file).parts if location else ()
+    return parts[-2] if len(parts) >= 3 and parts[-3] == "academies" else None
+
+
+def _sites(policy: Policy) -> tuple[list[_Site], list[AutomaticAlert]]:
+    """The policy's academies (one school if it has no academy folders) and other rules."""
+    folders = {
+        parts[1]
+        for f in policy.files
+        if len(parts := PurePosixPath(f.path).parts) >= 3 and parts[0] == "academies"
+    }
+    if not folders:
+        site = _Site(academies_of(1)[0])
+        site.staff = [u.id for u in policy.users.values() if u.active]
+        site.alert_groups = list(policy.alert_groups)
+        site.rules = list(policy.automatic_alerts)
+        return [site], []
+    by_folder = {a.folder: _Site(a) for a in academies_of(len(folders))}
+    if set(by_folder) != folders:
+        raise ValueError(f"not a generated trust policy: academy folders {sorted(folders)}")
+    for user in policy.users.values():
+        if user.active and (folder := _folder(user.location)):
+            by_folder[folder].staff.append(user.id)
+    for group in policy.alert_groups.values():
+        if folder := _folder(group.location):
+            by_folder[folder].alert_groups.append(group.name)
+    others: list[AutomaticAlert] = []
+    for rule in policy.automatic_alerts:
+        folder = _folder(rule.location)
+        (by_folder[folder].rules if folder else others).append(rule)
+    return list(by_folder.values()), others
+
+
+def _student(site: _Site, rule: AutomaticAlert, rng: random.Random) -> tuple[str, list[str]]:
+    """A student of ``site`` that ``rule`` is about when it names students or groups."""
+    if rule.when.students:
+        chosen = rng.choice(rule.when.students)
+        number = int(chosen[1:]) if chosen[1:].isdigit() else site.academy.students.start
+        if number not in site.academy.students:
+            number = rng.choice(site.academy.students)
+        return chosen, list(site.academy.groups_of(number))
+    for group in rule.when.student_groups:
+        if members := site.students_in(group):
+            number = rng.choice(members)
+            return student_id(number), list(site.academy.groups_of(number))
+    number = rng.choice(site.academy.students)
+    groups = {*site.academy.groups_of(number), *rule.when.student_groups}
+    return student_id(number), sorted(groups)
+
+
 def generate_incidents(policy: Policy, n: int, seed: int = 0) -> list[dict]:
-    """``n`` incidents for ``policy``: most hit a rule, some choose users or alert groups."""
+    """``n`` incidents for ``policy``, each about students of one academy.
+
+    Most are about what one of the academy's rules (sometimes a trust-wide one) is about;
+    some also choose one of the academy's alert groups or staff by hand.
+    """
     rng = random.Random(seed)
-    rules = policy.automatic_alerts
-    active = [u.id for u in policy.users.values() if u.active]
-    alert_groups = list(policy.alert_groups)
+    sites, trust_rules = _sites(policy)
+    everyone = [u.id for u in policy.users.values() if u.active]
     incidents = []
     for i in range(n):
+        site = rng.choice(sites)
+        rules: Sequence[AutomaticAlert] = site.rules or policy.automatic_alerts
+        if trust_rules and rng.random() < 0.05:
+            rules = trust_rules
         rule = rng.choice(rules)
         categories = list(rule.when.categories) or [rng.choice(policy.categories)]
         if rng.random() < 0.2:
             categories.append(rng.choice(policy.categories))
-        student = {
-            "id": rule.when.students[0] if rule.when.students else f"S{rng.randint(1, 50_000):06d}",
-            "groups": sorted({rng.choice(YEARS), *rule.when.student_groups}),
-        }
+        chosen_id, groups = _student(site, rule, rng)
+        students = [{"id": chosen_id, "groups": groups}]
+        if rng.random() < 0.1:
+            number = rng.choice(site.academy.students)
+            if student_id(number) != chosen_id:
+                groups = list(site.academy.groups_of(number))
+                students.append({"id": student_id(number), "groups": groups})
+        staff = site.staff or everyone
         chosen = rng.random()
         alerts: dict[str, list[str]] = {"users": [], "alert_groups": []}
         if chosen < 0.3:
-            alerts["alert_groups"] = [rng.choice(alert_groups)]
+            alerts["alert_groups"] = [rng.choice(site.alert_groups or list(policy.alert_groups))]
         elif chosen < 0.5:
-            alerts["users"] = [rng.choice(active)]
+            alerts["users"] = [rng.choice(staff)]
         incidents.append(
             {
                 "id": f"INC-{seed}-{i:06d}",
-                "reported_by": rng.choice(active),
+                "reported_by": rng.choice(staff),
                 "categories": sorted(set(categories)),
-                "students": [student],
+                "students": students,
                 "alerts": alerts,
                 "metadata": {"source": "generated"},
             }

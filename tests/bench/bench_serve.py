@@ -1,0 +1,220 @@
+"""Benchmark the HTTP service under load while its policy is rewritten (run on demand).
+
+    python -m tests.bench.bench_serve [--scale trust|school] [--duration 20]
+        [--workers 1,2] [--connections 16] [--rewrites 20]
+
+For each worker count: generates the policy (tests.bench.generate; not timed), starts
+``cli.py serve`` on 127.0.0.1, waits for /readyz, then runs wrk for ``--duration`` seconds
+posting a rotating set of generated incidents (tests/bench/post_incidents.lua) while a
+thread rewrites one policy file ``--rewrites`` times (each a real, valid change: a member
+of staff's name). Prints decisions/s, p50/p99 latency, failed requests (non-2xx and socket
+errors), the policy reloads that succeeded during the run (from /metrics, per worker
+sampled) and whether every worker ends on the last revision written.
+Targets: 1,000 decisions/s with 2 workers, p99 < 25 ms, zero failures.
+
+Needs wrk (https://github.com/wg/wrk). On Debian/Ubuntu:
+``apt-get update && apt-get install -y wrk``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from engine.load import load_policy
+from engine.source import read_directory, revision_of
+from tests.bench.generate import generate_incidents, generate_policy
+
+REPO = Path(__file__).resolve().parents[2]
+LUA = Path(__file__).with_name("post_incidents.lua")
+SUMMARY = re.compile(r"^BENCH (\{.*\})$", re.MULTILINE)
+RELOADS = re.compile(r'^alertpolicy_config_reloads_total\{result="success"\} (\S+)$', re.M)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(policy: Path, workers: int, port: int, log: Path) -> subprocess.Popen:
+    """``cli.py serve`` on ``port``, ready (waits for /readyz, up to 10 minutes)."""
+    command = [sys.executable, "cli.py", "serve", "--policy", str(policy), "--port", str(port)]
+    command += ["--workers", str(workers), "--log-level", "warning"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    sys.exit(f"server did not become ready:\n{log.read_text(errors='replace')}")
+
+
+def users_file(policy: Path) -> Path:
+    """The first per-academy users file of a generated policy."""
+    return sorted(policy.rglob("users.yaml"))[0]
+
+
+def rewrite(policy: Path, times: int, every: float, stop: threading.Event) -> list[str]:
+    """Rename one member of staff ``times`` times, ``every`` seconds apart; the revisions."""
+    path = users_file(policy)
+    original = path.read_text(encoding="utf-8")
+    name = re.search(r"name: ([A-Z][a-z]+ [A-Z][a-z]+)", original)
+    assert name, "no staff name found to rename"
+    revisions = []
+    for n in range(1, times + 1):
+        if stop.wait(every):
+            break
+        changed = original.replace(name.group(0), f"{name.group(0)}-{n}", 1)
+        temporary = path.with_name(".users.yaml.tmp")
+        temporary.write_text(changed, encoding="utf-8")
+        temporary.replace(path)  # atomic, as editors and git do
+        revisions.append(revision_of(read_directory(policy)))
+    return revisions
+
+
+def metrics_samples(port: int, tries: int = 20) -> dict[str, float]:
+    """Successful-reload counts, keyed by revision served, sampled across workers."""
+    seen: dict[str, float] = {}
+    for _ in range(tries):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+        revision = re.search(r'alertpolicy_config_info\{git="[^"]*",revision="([^"]+)"', text)
+        count = RELOADS.search(text)
+        if revision and count:
+            seen[f"{revision.group(1)}#{len(seen)}"] = float(count.group(1))
+    return seen
+
+
+def run_wrk(port: int, args: argparse.Namespace, incidents: Path) -> dict:
+    """Run wrk against /v1/decisions; its summary (from the lua ``done`` hook)."""
+    command = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{port}/v1/decisions",
+        "--",
+        str(incidents),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    match = SUMMARY.search(done.stdout)
+    if not match:
+        sys.exit(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+    return json.loads(match.group(1))
+
+
+def bench(policy: Path, workers: int, incidents: Path, args: argparse.Namespace) -> None:
+    """One run: start, load with wrk while rewriting the policy, print the figures."""
+    port = free_port()
+    log = Path(tempfile.gettempdir()) / f"bench_serve-{workers}w.log"
+    started = time.monotonic()
+    server = start_server(policy, workers, port, log)
+    print(f"\n== {workers} worker(s): ready in {time.monotonic() - started:.1f} s")
+    before = metrics_samples(port)
+    stop = threading.Event()
+    revisions: list[str] = []
+    every = args.duration / (args.rewrites + 1)
+    writer = threading.Thread(
+        target=lambda: revisions.extend(rewrite(policy, args.rewrites, every, stop))
+    )
+    writer.start()
+    try:
+        summary = run_wrk(port, args, incidents)
+    finally:
+        stop.set()
+        writer.join()
+    last = revisions[-1] if revisions else None
+    settled = False
+    deadline = time.monotonic() + 300
+    while last and time.monotonic() < deadline and not settled:
+        served = {
+            httpx.get(f"http://127.0.0.1:{port}/v1/policy", timeout=30).json()["revision"]
+            for _ in range(10)
+        }
+        settled = served == {last}
+        time.sleep(0.5)
+    after = metrics_samples(port)
+    server.terminate()
+    server.wait(timeout=120)
+    report(summary, args, workers, before, after, len(revisions), settled)
+
+
+def report(
+    summary: dict,
+    args: argparse.Namespace,
+    workers: int,
+    before: dict,
+    after: dict,
+    rewrites: int,
+    settled: bool,
+) -> None:
+    """Print one run's figures."""
+    errors = summary["errors"]
+    socket_errors = errors["connect"] + errors["read"] + errors["write"] + errors["timeout"]
+    seconds = summary["duration_us"] / 1e6
+    rate = summary["requests"] / seconds
+    p50, p99 = summary["p50_us"] / 1000, summary["p99_us"] / 1000
+    size = summary["bytes"] / max(summary["requests"], 1) / 1024
+    ok = rate >= 1000 and p99 < 25 and errors["status"] + socket_errors == 0
+    lines = [
+        f"decisions/s        {rate:,.0f}  ({summary['requests']} in {seconds:.1f} s)",
+        f"latency p50 / p99  {p50:.1f} ms / {p99:.1f} ms (max {summary['max_us'] / 1000:.1f} ms)",
+        f"response size      {size:.1f} KiB on average",
+        f"failed requests    {errors['status']} non-2xx, {socket_errors} socket errors",
+        f"policy rewrites    {rewrites}",
+        f"reload successes   per sampled worker: before {sorted(set(before.values()))}, "
+        f"after {sorted(set(after.values()))}",
+        f"every worker on the last revision written, afterwards: {settled if rewrites else 'n/a'}",
+        f"targets (1,000/s, p99 < 25 ms, no failures): {'met' if ok else 'NOT met'}",
+    ]
+    print("\n".join(f"   {line}" for line in lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=["trust", "school"], default="trust")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load per run")
+    parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--rewrites", type=int, default=20, help="policy rewrites per run")
+    parser.add_argument("--incidents", type=int, default=500, help="distinct incidents posted")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get update && apt-get install -y wrk (or github.com/wg/wrk)")
+    with tempfile.TemporaryDirectory(prefix="bench_serve-") as tmp:
+        source = generate_policy(Path(tmp) / "generated", args.scale)
+        incidents = Path(tmp) / "incidents.jsonl"
+        lines = [json.dumps(i) for i in generate_incidents(load_policy(source), args.incidents)]
+        incidents.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"{args.scale} policy, {args.incidents} incidents, {args.connections} connections")
+        for workers in (int(w) for w in args.workers.split(",")):
+            policy = Path(tmp) / f"policy-{workers}w"
+            shutil.copytree(source, policy)
+            bench(policy, workers, incidents, args)
+
+
+if __name__ == "__main__":
+    main()
