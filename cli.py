@@ -265,12 +265,16 @@ def who(
 
 def _load_sides(base: str, head: str | None, policy_dir: Path, fmt: str) -> tuple[Any, Any]:
     """Both sides of a comparison (directory or git revision): (policy, label) each."""
+    import gc
+
     from engine.sides import load_sides
 
     try:
-        return load_sides(base, head, policy_dir)
+        sides = load_sides(base, head, policy_dir)
     except ProblemsError as error:
         fail_input(error, fmt)
+    gc.freeze()  # both policies live until the command ends: the collector can skip them
+    return sides
 
 
 @main.command("diff")

@@ -7,10 +7,16 @@ incident, one *incident trigger* fact per (kind, value) of the incident is asser
 revision's single long-lived session; the join on the string key ``"<kind>:<value>"``
 (indexed, equality only) hands every matching subscription fact to one synchronous action;
 the incident facts are then retracted.  One fact per trigger rather than per (rule,
-trigger) keeps durable's work proportional to the incident's triggers: at trust scale an
-incident matches ~1,400 (rule, trigger) pairs, which cost ~18 ms as separate matches.
-Everything durable-rules does for a revision happens under that revision's lock (the C
-core is not thread-safe).
+trigger) keeps durable's work proportional to the incident's triggers.  Everything
+durable-rules does for a revision happens under that revision's lock (the C core is not
+thread-safe).
+
+Which rules a matched trigger stands for is indexed here, per revision: the rules it fires
+by itself, and the ``match: all`` rules on several kinds, as sets per kind combination, so
+that evaluation intersects a few sets instead of testing every rule that shares one trigger
+(in a multi-academy trust, every academy's rules share the category triggers).  So are who
+each rule notifies, split into the inactive and the active per user group, and what each
+user group lacks per category for automatic alerts.
 
 durable-rules identifies a fact by a 32-bit FNV-1a hash of its ``id`` (the raw JSON text of
 the string, each byte sign-extended as a C ``char``) and never compares the ids themselves:
@@ -31,7 +37,14 @@ from typing import TYPE_CHECKING
 import durable_rules_engine
 from durable.engine import Ruleset
 
-from engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy, TriggerKind, UserGroup
+from engine.model import (
+    ALERT_PERMISSIONS,
+    AutomaticAlert,
+    Policy,
+    Reason,
+    TriggerKind,
+    UserGroup,
+)
 
 if TYPE_CHECKING:
     from engine.model import Decision, Incident
@@ -86,10 +99,12 @@ def unique_fact_ids(base_ids: Iterable[str], taken: set[int]) -> list[str]:
     out: list[str] = []
     for base in base_ids:
         candidate, salt = base, 0
-        while fact_hash(candidate) in taken:
+        digest = fact_hash(candidate)
+        while digest in taken:
             salt += 1
             candidate = f"{base}#{salt}"
-        taken.add(fact_hash(candidate))
+            digest = fact_hash(candidate)
+        taken.add(digest)
         out.append(candidate)
     return out
 
@@ -97,26 +112,6 @@ def unique_fact_ids(base_ids: Iterable[str], taken: set[int]) -> list[str]:
 def trigger_key(kind: TriggerKind, value: str) -> str:
     """The join key of a trigger: ``"category:Bullying"``, ``"student:S1001"``..."""
     return f"{kind}:{value}"
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """One automatic alert listening for one trigger value: a fact in the ruleset."""
-
-    rule: int
-    """Index of the rule in ``Policy.automatic_alerts``."""
-    kind: TriggerKind
-    value: str
-
-
-def subscriptions_of(policy: Policy) -> tuple[Subscription, ...]:
-    """Every (rule, kind, value) an automatic alert listens for, duplicates dropped."""
-    subs: dict[tuple[int, str, str], Subscription] = {}
-    for index, rule in enumerate(policy.automatic_alerts):
-        for kind, values in rule.when.by_kind().items():
-            for value in values:
-                subs.setdefault((index, kind, value), Subscription(index, kind, value))
-    return tuple(subs[k] for k in sorted(subs))
 
 
 def alert_group_members(policy: Policy) -> dict[str, tuple[str, ...]]:
@@ -146,9 +141,11 @@ def _notified_users(
     return tuple(sorted(ids))
 
 
-def _active_by_group(
-    policy: Policy, user_ids: Iterable[str]
-) -> tuple[tuple[str, tuple[str, ...]], ...]:
+ActiveByGroup = tuple[tuple[str, tuple[str, ...]], ...]
+"""(user group, active user ids) pairs, sorted by user group."""
+
+
+def _active_by_group(policy: Policy, user_ids: Iterable[str]) -> ActiveByGroup:
     groups: dict[str, list[str]] = {}
     for user_id in user_ids:
         user = policy.users[user_id]
@@ -169,36 +166,59 @@ class Trigger:
     value: str
     alone: tuple[int, ...]
     """Rules this trigger fires by itself: ``match: any``, or ``match: all`` on one kind."""
-    jointly: tuple[tuple[frozenset[str], frozenset[int]], ...]
-    """``match: all`` rules on several kinds, grouped by the set of kinds they list."""
+    jointly: tuple[tuple[tuple[TriggerKind, ...], frozenset[int]], ...]
+    """``match: all`` rules on several kinds, grouped by the kinds they list (sorted)."""
 
 
-def triggers_of(policy: Policy, subscriptions: Iterable[Subscription]) -> dict[str, Trigger]:
-    """Each trigger key the policy listens for, with its rules, keyed by trigger key."""
-    kinds = [frozenset(rule.when.by_kind()) for rule in policy.automatic_alerts]
+@dataclass(frozen=True)
+class TriggerIndex:
+    """Which automatic alerts listen for which trigger keys, at one revision."""
+
+    triggers: Mapping[str, Trigger]
+    """Every trigger key the policy listens for, sorted, with its trigger."""
+    joint_values: Mapping[int, Mapping[str, frozenset[str]]]
+    """Per ``match: all`` rule on several kinds (by index): the values it lists, by kind."""
+    fixed_matched: Mapping[int, tuple[tuple[str, str], ...]]
+    """Per rule whose ``matched`` is the same whenever it fires (it lists one value of one
+    kind, or is ``match: all`` listing one value of each kind): that ``matched``."""
+    subscriptions: int
+    """How many distinct (rule, kind, value) subscriptions the triggers stand for."""
+
+
+def index_triggers(policy: Policy) -> TriggerIndex:
+    """The trigger keys ``policy`` listens for and the rules listening for each."""
+    kind_value: dict[str, tuple[TriggerKind, str]] = {}
     alone: dict[str, list[int]] = {}
-    jointly: dict[str, dict[frozenset[str], set[int]]] = {}
-    values: dict[str, tuple[TriggerKind, str]] = {}
-    for sub in subscriptions:
-        key = trigger_key(sub.kind, sub.value)
-        values[key] = (sub.kind, sub.value)
-        together = jointly.setdefault(key, {})
-        if policy.automatic_alerts[sub.rule].match == "all" and len(kinds[sub.rule]) > 1:
-            together.setdefault(kinds[sub.rule], set()).add(sub.rule)
-        else:
-            alone.setdefault(key, []).append(sub.rule)
-    return {
-        key: Trigger(
-            kind,
-            value,
-            tuple(sorted(set(alone.get(key, ())))),
-            tuple(
-                (combo, frozenset(jointly[key][combo]))
-                for combo in sorted(jointly[key], key=sorted)
-            ),
+    jointly: dict[str, dict[tuple[TriggerKind, ...], set[int]]] = {}
+    joint_values: dict[int, dict[str, frozenset[str]]] = {}
+    fixed_matched: dict[int, tuple[tuple[str, str], ...]] = {}
+    subscriptions = 0
+    for index, rule in enumerate(policy.automatic_alerts):
+        by_kind = rule.when.by_kind()
+        joint = rule.match == "all" and len(by_kind) > 1
+        if joint:
+            combo = tuple(sorted(by_kind))
+            joint_values[index] = {kind: frozenset(values) for kind, values in by_kind.items()}
+        if (joint or len(by_kind) == 1) and all(len(set(v)) == 1 for v in by_kind.values()):
+            fixed_matched[index] = tuple((kind, by_kind[kind][0]) for kind in sorted(by_kind))
+        for kind, values in by_kind.items():
+            for value in sorted(set(values)):
+                key = trigger_key(kind, value)
+                kind_value[key] = (kind, value)
+                subscriptions += 1
+                if joint:
+                    jointly.setdefault(key, {}).setdefault(combo, set()).add(index)
+                else:
+                    alone.setdefault(key, []).append(index)
+    triggers = {}
+    for key in sorted(kind_value):
+        combos = jointly.get(key, {})
+        triggers[key] = Trigger(
+            *kind_value[key],
+            alone=tuple(alone.get(key, ())),
+            jointly=tuple((combo, frozenset(combos[combo])) for combo in sorted(combos)),
         )
-        for key, (kind, value) in sorted(values.items())
-    }
+    return TriggerIndex(triggers, joint_values, fixed_matched, subscriptions)
 
 
 def settle_heap() -> None:
@@ -263,18 +283,17 @@ class CompiledPolicy:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.revision = policy.revision
-        self.subscriptions = subscriptions_of(policy)
-        by_key = triggers_of(policy, self.subscriptions)
-        self.trigger_keys: tuple[str, ...] = tuple(by_key)
+        self.index = index_triggers(policy)
+        """Which automatic alerts listen for which trigger keys."""
+        self.trigger_keys: tuple[str, ...] = tuple(self.index.triggers)
         """Every trigger key the policy listens for, sorted: one durable fact each."""
-        self.triggers: tuple[Trigger, ...] = tuple(by_key.values())
+        self.triggers: tuple[Trigger, ...] = tuple(self.index.triggers.values())
         """The trigger of each of :attr:`trigger_keys`, same order."""
-        self.joint_values: dict[int, dict[str, frozenset[str]]] = {
-            index: {kind: frozenset(values) for kind, values in rule.when.by_kind().items()}
-            for index, rule in enumerate(policy.automatic_alerts)
-            if rule.match == "all" and len(rule.when.by_kind()) > 1
+        self.fixed_reasons: dict[int, Reason] = {
+            rule: Reason("automatic_alert", rule=policy.automatic_alerts[rule].id, matched=matched)
+            for rule, matched in self.index.fixed_matched.items()
         }
-        """Per ``match: all`` rule on several kinds: the values it lists, by kind."""
+        """Per rule whose ``matched`` never changes: the reason it gives whenever it fires."""
         self._lacking = {
             name: {category: _lacking(group, category) for category in policy.categories}
             for name, group in policy.user_groups.items()
@@ -283,17 +302,17 @@ class CompiledPolicy:
         users_by_group: dict[str, list[str]] = {}
         for user in policy.users.values():
             users_by_group.setdefault(user.user_group, []).append(user.id)
-        notified = [
-            _notified_users(rule, users_by_group, self.alert_group_members)
-            for rule in policy.automatic_alerts
-        ]
-        self.rule_active_by_group: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = tuple(
-            _active_by_group(policy, ids) for ids in notified
-        )
+        notified: list[tuple[ActiveByGroup, tuple[str, ...]]] = []
+        split: dict[tuple[str, ...], tuple[ActiveByGroup, tuple[str, ...]]] = {}
+        for rule in policy.automatic_alerts:
+            ids = _notified_users(rule, users_by_group, self.alert_group_members)
+            if ids not in split:  # rules notifying the same people share the tables
+                inactive = tuple(u for u in ids if not policy.users[u].active)
+                split[ids] = (_active_by_group(policy, ids), inactive)
+            notified.append(split[ids])
+        self.rule_active_by_group: tuple[ActiveByGroup, ...] = tuple(a for a, _ in notified)
         """Per rule: (user group, its active notified users) pairs, sorted."""
-        self.rule_inactive: tuple[tuple[str, ...], ...] = tuple(
-            tuple(u for u in ids if not policy.users[u].active) for ids in notified
-        )
+        self.rule_inactive: tuple[tuple[str, ...], ...] = tuple(i for _, i in notified)
         """Per rule: the inactive users it notifies."""
         self._lock = threading.Lock()
         self._closed = False

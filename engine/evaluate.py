@@ -1,14 +1,16 @@
 """Evaluate an incident against a compiled policy revision: the decision (SPEC section 4).
 
-durable-rules finds which automatic-alert subscriptions the incident's categories, students
-and student groups match (:meth:`CompiledPolicy.matching_subscriptions`); everything after
-that — match any/all, who each rule notifies, the permission gate, access, enforcement and
-warnings — is assembled here from the typed policy and the tables compiled per revision,
-so the work per incident is proportional to its matches, not to the policy.
+durable-rules finds which of the policy's trigger keys the incident's categories, students
+and student groups match (:meth:`CompiledPolicy.matching_triggers`); everything after that
+— which rules fire (``match: any``/``all``), who each rule notifies, the permission gate,
+access, enforcement and warnings — is assembled here from the typed policy and the tables
+compiled per revision, so the work per incident is proportional to what it matches and
+whom it reaches, not to the size of the policy.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from engine.compile import CompiledPolicy, trigger_key
@@ -20,29 +22,39 @@ from engine.model import (
     MissingPermission,
     Policy,
     Reason,
+    ReasonSource,
     Recipient,
     Rejection,
     UserGroup,
     Warning,
     Withheld,
+    WithheldReason,
 )
+
+Missing = tuple[MissingPermission, ...]
+"""Category permissions a user group lacks, sorted."""
+Matched = tuple[tuple[str, str], ...]
+"""A fired rule's ``matched``: (kind, smallest matching value) pairs, sorted by kind."""
+
+
+_Held = tuple[tuple[str, ...], ReasonSource, WithheldReason, str | None, str | None, Missing | None]
+"""Users withheld for one cause: (users, source, reason, alert group, rule, missing)."""
 
 
 @dataclass
 class _Routing:
     """Who an incident reaches so far: reasons per user and withheld entries."""
 
-    reasons: dict[str, list[Reason]] = field(default_factory=dict)
+    reasons: defaultdict[str, list[Reason]] = field(default_factory=lambda: defaultdict(list))
     """Every reason each user is reached for (repeats allowed: a recipient drops them)."""
-    withheld: list[Withheld] = field(default_factory=list)
+    chosen: set[str] = field(default_factory=set)
+    """Users reached because the reporter chose them or one of their alert groups."""
+    withheld: list[_Held] = field(default_factory=list)
+    """Withheld entries, each for some users (recipients among them are dropped at the end)."""
 
     def reach(self, user: str, reason: Reason) -> None:
         """Record that ``user`` receives the alert for ``reason``."""
-        reasons = self.reasons.get(user)
-        if reasons is None:
-            self.reasons[user] = [reason]
-        else:
-            reasons.append(reason)
+        self.reasons[user].append(reason)
 
 
 def evaluate_incident(compiled: CompiledPolicy, incident: Incident) -> Decision:
@@ -59,37 +71,55 @@ def evaluate_incident(compiled: CompiledPolicy, incident: Incident) -> Decision:
     return _decide(compiled.policy, incident, categories, routing)
 
 
-def fired_rules(
-    compiled: CompiledPolicy, incident: Incident
-) -> dict[int, tuple[tuple[str, str], ...]]:
+def fired_rules(compiled: CompiledPolicy, incident: Incident) -> dict[int, Matched]:
     """Rules that fire for ``incident``, by index, with ``matched``.
 
     ``matched`` holds, for each trigger kind that matched, the smallest matching value.
     """
     values = incident.trigger_values()
-    keys = [
-        trigger_key(kind, value) for kind, kind_values in values.items() for value in kind_values
-    ]
-    triggers = compiled.matching_triggers(keys)
+    keys = [trigger_key(kind, value) for kind, of_kind in values.items() for value in of_kind]
     matched: dict[int, dict[str, str]] = {}
-    reached: dict[frozenset[str], dict[str, set[int]]] = {}
-    for trigger in triggers:  # sorted by key, so the first value seen per kind is smallest
+    reached: dict[tuple[str, ...], dict[str, list[frozenset[int]]]] = {}
+    # Triggers come sorted by key, so kinds arrive in sorted order and, within a kind, the
+    # first value seen is the smallest.
+    for trigger in compiled.matching_triggers(keys):
+        kind = trigger.kind
         for rule in trigger.alone:
             kinds = matched.get(rule)
             if kinds is None:
-                matched[rule] = {trigger.kind: trigger.value}
-            elif trigger.kind not in kinds:
-                kinds[trigger.kind] = trigger.value
+                matched[rule] = {kind: trigger.value}
+            elif kind not in kinds:
+                kinds[kind] = trigger.value
         for combo, rules in trigger.jointly:
-            reached.setdefault(combo, {}).setdefault(trigger.kind, set()).update(rules)
-    fired = {rule: tuple(sorted(kinds.items())) for rule, kinds in matched.items()}
+            by_kind = reached.setdefault(combo, {})
+            if kind in by_kind:
+                by_kind[kind].append(rules)
+            else:
+                by_kind[kind] = [rules]
+    fired = {rule: tuple(kinds.items()) for rule, kinds in matched.items()}
     for combo, by_kind in reached.items():
         if len(by_kind) < len(combo):
             continue
-        for rule in set.intersection(*by_kind.values()):
-            listed = compiled.joint_values[rule]
-            fired[rule] = tuple(sorted((kind, min(listed[kind] & values[kind])) for kind in combo))
+        for rule in _in_every_kind(list(by_kind.values())):
+            if rule in compiled.index.fixed_matched:
+                fired[rule] = compiled.index.fixed_matched[rule]
+                continue
+            listed = compiled.index.joint_values[rule]
+            fired[rule] = tuple([(kind, min(listed[kind] & values[kind])) for kind in combo])
     return fired
+
+
+def _in_every_kind(sets_by_kind: list[list[frozenset[int]]]) -> set[int]:
+    """The rules found in at least one set of every kind.
+
+    Intersects set by set rather than uniting each kind's sets first: an intersection only
+    walks the smaller set, and the first one already leaves few rules.
+    """
+    sets_by_kind.sort(key=lambda sets: sum(map(len, sets)))
+    partial: list[frozenset[int]] = sets_by_kind[0]
+    for sets in sets_by_kind[1:]:
+        partial = [common for a in partial for b in sets if (common := a & b)]
+    return set().union(*partial)
 
 
 def _route_chosen(compiled: CompiledPolicy, incident: Incident, routing: _Routing) -> None:
@@ -97,51 +127,54 @@ def _route_chosen(compiled: CompiledPolicy, incident: Incident, routing: _Routin
     for user_id in set(incident.alerts.users):
         if users[user_id].active:
             routing.reach(user_id, Reason("user"))
+            routing.chosen.add(user_id)
         else:
-            routing.withheld.append(Withheld(user_id, "user", "inactive"))
+            routing.withheld.append(((user_id,), "user", "inactive", None, None, None))
     for group in set(incident.alerts.alert_groups):
+        reason = Reason("alert_group", alert_group=group)
         for user_id in compiled.alert_group_members[group]:
             if users[user_id].active:
-                routing.reach(user_id, Reason("alert_group", alert_group=group))
+                routing.reach(user_id, reason)
+                routing.chosen.add(user_id)
             else:
-                routing.withheld.append(
-                    Withheld(user_id, "alert_group", "inactive", alert_group=group)
-                )
+                routing.withheld.append(((user_id,), "alert_group", "inactive", group, None, None))
 
 
 def _route_automatic(
     compiled: CompiledPolicy,
-    fired: dict[int, tuple[tuple[str, str], ...]],
+    fired: dict[int, Matched],
     categories: tuple[str, ...],
     routing: _Routing,
 ) -> None:
     policy = compiled.policy
     mode = policy.settings.automatic_alert_permission
-    gates: dict[str, tuple[MissingPermission, ...] | None] = {}
+    gates: dict[str, Missing | None] = {}
+    reasons, withheld = routing.reasons, routing.withheld
     for index, matched in fired.items():
         rule = policy.automatic_alerts[index].id
-        for user_id in compiled.rule_inactive[index]:
-            routing.withheld.append(Withheld(user_id, "automatic_alert", "inactive", rule=rule))
-        reason = Reason("automatic_alert", rule=rule, matched=matched)
+        if compiled.rule_inactive[index]:
+            inactive = compiled.rule_inactive[index]
+            withheld.append((inactive, "automatic_alert", "inactive", None, rule, None))
+        reason = compiled.fixed_reasons.get(index) or Reason(
+            "automatic_alert", rule=rule, matched=matched
+        )
         for group, user_ids in compiled.rule_active_by_group[index]:
-            if group not in gates:
-                gates[group] = _gate(compiled, group, categories, mode)
-            missing = gates[group]
-            if missing is None:
-                for user_id in user_ids:
-                    routing.reach(user_id, reason)
+            if group in gates:
+                missing = gates[group]
             else:
-                routing.withheld += [
-                    Withheld(
-                        user_id, "automatic_alert", "missing_permission", rule=rule, missing=missing
-                    )
-                    for user_id in user_ids
-                ]
+                missing = gates[group] = _gate(compiled, group, categories, mode)
+            if missing is not None:
+                withheld.append(
+                    (user_ids, "automatic_alert", "missing_permission", None, rule, missing)
+                )
+                continue
+            for user_id in user_ids:
+                reasons[user_id].append(reason)
 
 
 def _gate(
     compiled: CompiledPolicy, group: str, categories: tuple[str, ...], mode: str
-) -> tuple[MissingPermission, ...] | None:
+) -> Missing | None:
     """``None`` if the user group may receive automatic alerts here, else what it lacks."""
     missing = tuple(
         MissingPermission(category, permission)
@@ -177,8 +210,8 @@ def _decide(
     recipients: list[Recipient] = []
     warnings: list[Warning] = []
     may_open: dict[str, bool] = {}
-    for user_id, reasons in routing.reasons.items():
-        user = policy.users[user_id]
+    for user_id in sorted(routing.reasons):  # sorted, so the decision's own sort is cheap
+        user, reasons = policy.users[user_id], routing.reasons[user_id]
         if user.user_group not in may_open:
             group = policy.user_groups[user.user_group]
             may_open[user.user_group] = _may_open(policy, group, categories)
@@ -186,10 +219,14 @@ def _decide(
         if may_open[user.user_group]:
             access = "full" if user.key_holder else "needs_key"
         recipients.append(Recipient(user_id, user.name, user.email, access, tuple(reasons)))
-        chosen = any(reason.source != "automatic_alert" for reason in reasons)
-        if chosen and access == "none":
+        if access == "none" and user_id in routing.chosen:
             warnings.append(cannot_open_warning(user))
-    withheld = tuple(w for w in routing.withheld if w.user not in routing.reasons)
+    withheld = tuple(
+        Withheld(user_id, source, why, alert_group, rule, missing or ())
+        for user_ids, source, why, alert_group, rule, missing in routing.withheld
+        for user_id in user_ids
+        if user_id not in routing.reasons
+    )
     rejection = _enforce(policy, incident, recipients)
     if rejection is not None:
         recipients, warnings = [], []

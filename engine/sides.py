@@ -1,26 +1,46 @@
-"""The two sides of a comparison (``diff``, ``replay``), each loaded and checked.
+"""Policies loaded and checked in a forked child process, and the two sides of a comparison.
 
-Loading and checking a trust-scale policy takes seconds and the two sides do not depend
-on each other, so where the platform can fork and more than one CPU is free the head
-side is loaded in a child process while this process loads the base side.  Errors are
-the same as loading one side after the other: the base side's first, else the head's.
+Loading and checking a trust-scale policy takes seconds of pure-Python work that holds the
+interpreter lock.  :func:`start_in_child` runs such work in a forked child that only
+computes, pickles its answer down a pipe and exits, so this process stays free: the
+service keeps answering requests during a reload (:func:`load_in_child`), and ``diff`` /
+``replay`` load their two sides at once (:func:`load_sides`).  A policy's problems come
+back as the same :class:`~engine.errors.ProblemsError`; when no child can answer (no
+``fork`` on this platform, or the child died or hung) :class:`ChildUnavailable` says so and
+the caller loads in its own process instead.
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
+import pickle
+import select
+import signal
 import sys
-from multiprocessing.connection import Connection
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 import engine.validate  # noqa: F401  (load_source imports it lazily: import once, pre-fork)
 from engine.errors import ProblemsError
 from engine.gitsource import resolve_side
 from engine.load import load_source
 from engine.model import Policy
+from engine.source import PolicySource
+
+T = TypeVar("T")
+
+CHILD_TIMEOUT = 300.0
+"""Seconds a child may take to answer before it is killed and the work done in-process."""
+
+_READ_SIZE = 1 << 20
+_ANSWERED, _PROBLEMS = "answer", "problems"
+
+
+class ChildUnavailable(RuntimeError):
+    """No child process gave an answer: fork is unavailable, or the child died or hung."""
 
 
 class LoadedSide(NamedTuple):
@@ -28,6 +48,137 @@ class LoadedSide(NamedTuple):
 
     policy: Policy
     label: str
+
+
+def can_fork() -> bool:
+    """Whether work can be run in a forked child process on this platform."""
+    return sys.platform == "linux" and hasattr(os, "fork")
+
+
+class ChildWork(Generic[T]):
+    """Work running in a forked child process; :meth:`result` waits for its answer.
+
+    The child runs only ``work``, pickles the answer (or its
+    :class:`~engine.errors.ProblemsError`) to a pipe and leaves with ``os._exit``: it logs
+    nothing, flushes nothing and runs no exit handlers, so it needs no lock another thread
+    of this process may have held at the fork.  Any other failure in the child sends
+    nothing, so the caller can do the work itself and see the error as it would without
+    a child.
+    """
+
+    def __init__(self, work: Callable[[], T], timeout: float = CHILD_TIMEOUT) -> None:
+        if not can_fork():
+            raise ChildUnavailable("this platform cannot fork a child process")
+        self._deadline = time.monotonic() + timeout
+        reader, writer = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError as error:
+            os.close(reader)
+            os.close(writer)
+            raise ChildUnavailable(f"could not fork a child process: {error}") from error
+        if pid == 0:  # pragma: no cover  (the child; coverage is not collected there)
+            os.close(reader)
+            _answer_in_child(work, writer)
+        os.close(writer)
+        self._pid: int | None = pid
+        self._reader = reader
+
+    def result(self) -> T:
+        """The child's answer; its problems error raised.
+
+        Raises :class:`ChildUnavailable` when the child exited without an answer or did
+        not answer in time.
+        """
+        try:
+            data = self._read_all()
+        finally:
+            os.close(self._reader)
+            status = self._reap(kill=True)
+        if status != 0 or not data:
+            raise ChildUnavailable(f"the child process gave no answer (exit status {status})")
+        kind, value = _unpickle(data)
+        if kind == _PROBLEMS:
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        """Stop the child: its answer is not needed."""
+        os.close(self._reader)
+        self._reap(kill=True)
+
+    def _read_all(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise ChildUnavailable("the child process did not answer in time")
+            ready, _, _ = select.select([self._reader], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(self._reader, _READ_SIZE)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+    def _reap(self, kill: bool) -> int:
+        """Wait for the child to end (killing it first if asked); its exit status."""
+        pid, self._pid = self._pid, None
+        if pid is None:
+            return -1
+        if kill:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+
+def _answer_in_child(work: Callable[[], T], writer: int) -> None:  # pragma: no cover
+    """In the child: run ``work``, write its pickled answer to ``writer``, and exit."""
+    code = 1
+    try:
+        gc.freeze()  # leave the parent's objects alone: fewer pages copied, faster collections
+        try:
+            answer: tuple[str, object] = (_ANSWERED, work())
+        except ProblemsError as error:
+            answer = (_PROBLEMS, error)
+        view = memoryview(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        while view:
+            view = view[os.write(writer, view) :]
+        code = 0
+    except BaseException:  # noqa: S110  (no answer: the parent does the work itself)
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _unpickle(data: bytes) -> tuple[str, object]:
+    """The child's answer, unpickled without the collector running over it."""
+    collecting = gc.isenabled()
+    gc.disable()  # unpickling builds many long-lived objects; nothing to collect among them
+    try:
+        return pickle.loads(data)
+    except Exception as error:
+        raise ChildUnavailable(f"the child process's answer was unreadable: {error}") from error
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def start_in_child(work: Callable[[], T], timeout: float = CHILD_TIMEOUT) -> ChildWork[T]:
+    """``work`` started in a forked child process (raises :class:`ChildUnavailable`)."""
+    return ChildWork(work, timeout)
+
+
+def load_in_child(source: PolicySource) -> Policy:
+    """The policy in ``source``, loaded and checked in a forked child process.
+
+    Raises the :class:`~engine.errors.PolicyError` loading it raises, and
+    :class:`ChildUnavailable` when no child could answer (then load it in-process).
+    """
+    return start_in_child(lambda: load_source(source)).result()
 
 
 def load_side(side: str | None, policy_path: Path) -> LoadedSide:
@@ -48,56 +199,18 @@ def load_sides(
     Raises the base side's :class:`~engine.errors.ProblemsError` when it has one, else
     the head side's.
     """
-    if not _can_load_in_parallel():
+    if len(os.sched_getaffinity(0)) < 2 if can_fork() else True:
         return load_side(base, policy_path), load_side(head, policy_path)
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    worker = context.Process(target=_send_side, args=(sender, head, policy_path), daemon=True)
-    worker.start()
-    sender.close()
+    try:
+        head_work = start_in_child(lambda: load_side(head, policy_path))
+    except ChildUnavailable:
+        return load_side(base, policy_path), load_side(head, policy_path)
     try:
         base_side = load_side(base, policy_path)
-        head_side = _receive_side(receiver, head, policy_path)
-    finally:
-        receiver.close()
-        if worker.is_alive():
-            worker.kill()  # the base side failed: the head side is not needed
-        worker.join()
-    return base_side, head_side
-
-
-def _can_load_in_parallel() -> bool:
-    """Whether a child process can be forked safely and has a CPU of its own."""
-    return sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
-
-
-def _send_side(sender: Connection, side: str | None, policy_path: Path) -> None:
-    """In the child: load ``side`` and send the :class:`LoadedSide` or its problems error.
-
-    Any other failure sends nothing; the parent then loads the side itself, so that an
-    unexpected error surfaces there exactly as it would without a child.
-    """
+    except BaseException:
+        head_work.cancel()  # the base side failed: the head side is not needed
+        raise
     try:
-        answer: LoadedSide | ProblemsError = load_side(side, policy_path)
-    except ProblemsError as error:
-        answer = error
-    except Exception:
-        return
-    sender.send(answer)
-    sender.close()
-
-
-def _receive_side(receiver: Connection, side: str | None, policy_path: Path) -> LoadedSide:
-    """The side the child loaded, its error raised; loaded here if the child gave no answer."""
-    collecting = gc.isenabled()
-    gc.disable()  # unpickling builds many long-lived objects; nothing to collect among them
-    try:
-        answer = receiver.recv()
-    except EOFError:
-        return load_side(side, policy_path)
-    finally:
-        if collecting:
-            gc.enable()
-    if isinstance(answer, ProblemsError):
-        raise answer
-    return answer
+        return base_side, head_work.result()
+    except ChildUnavailable:
+        return base_side, load_side(head, policy_path)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import durable_rules_engine
@@ -10,6 +14,7 @@ import pytest
 from durable.engine import MessageObservedException, Ruleset
 
 from engine.compile import (
+    FREEZE_FROM_RULES,
     CompiledPolicy,
     EngineError,
     PolicyClosedError,
@@ -175,7 +180,7 @@ def test_the_ruleset_stays_the_same_size_whatever_the_policy() -> None:
     large = compile_policy(tutor_policy(tuple(f"S{n}" for n in range(3000))))
     try:
         assert small._definition().keys() == large._definition().keys()
-        assert len(large.subscriptions) == 3000
+        assert large.index.subscriptions == 3000
         assert evaluate_incident(large, about("S2999")).recipients
     finally:
         small.close()
@@ -201,3 +206,52 @@ def test_a_failure_inside_durable_is_an_error_not_a_shorter_answer() -> None:
 def test_compiled_policy_evaluate_is_evaluate_incident() -> None:
     with CompiledPolicy(tutor_policy(("S1",))) as compiled:
         assert compiled.evaluate(about("S1")) == evaluate_incident(compiled, about("S1"))
+
+
+@contextmanager
+def no_cyclic_collection() -> Iterator[None]:
+    """Within the block, only reference counting frees objects."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def test_a_closed_revision_is_freed_by_reference_counting() -> None:
+    with no_cyclic_collection():
+        policy = tutor_policy(("S1", "S2"))
+        compiled = compile_policy(policy)
+        assert evaluate_incident(compiled, about("S1")).recipients
+        compiled.close()
+        gone = weakref.ref(compiled), weakref.ref(policy)
+        del compiled, policy
+        assert [ref() for ref in gone] == [None, None]
+
+
+def test_a_large_revision_settles_the_heap_and_is_still_freed_when_closed() -> None:
+    rules = tuple(
+        AutomaticAlert(f"watch-{n}", Targets(users=("jsmith",)), Triggers(students=(f"S{n}",)))
+        for n in range(FREEZE_FROM_RULES)
+    )
+    policy = Policy(
+        categories=("Bullying",),
+        user_groups=frozen_map({"DSL": DSL}),
+        users=frozen_map({"jsmith": JANE}),
+        automatic_alerts=rules,
+        revision="sha256:2222222222222222",
+    )
+    gc.unfreeze()
+    try:
+        with no_cyclic_collection():
+            compiled = compile_policy(policy)
+            assert gc.get_freeze_count() > 0
+            assert [r.user for r in evaluate_incident(compiled, about("S7")).recipients] == [
+                "jsmith"
+            ]
+            compiled.close()
+            gone = weakref.ref(compiled), weakref.ref(policy)
+            del compiled, policy, rules
+            assert [ref() for ref in gone] == [None, None]
+    finally:
+        gc.unfreeze()

@@ -113,3 +113,54 @@ def test_many_threads_get_the_same_decisions_as_one() -> None:
     assert expected == [reference_decision(policy, incident) for incident in incidents]
     assert len(results) == 8
     assert all(decisions == expected for decisions in results.values())
+
+
+def two_academies_decision(case: str) -> dict:
+    """The engine's decision (as JSON) on incident ``case`` of the two-academy trust."""
+    policy = load_policy(TESTDATA / "policies" / "two-academies")
+    raw = json.loads((TESTDATA / "incidents" / f"two-academies-{case}.json").read_text("utf-8"))
+    incident = parse_incident(raw, policy)
+    with compile_policy(policy) as compiled:
+        decision = evaluate_incident(compiled, incident)
+    assert decision == reference_decision(policy, incident)
+    return decision.to_json()
+
+
+def reasons_by_user(decision: dict) -> dict[str, list[tuple[str, dict]]]:
+    """Each recipient's automatic-alert reasons as (rule, matched) pairs."""
+    return {
+        r["user"]: [(reason["rule"], reason["matched"]) for reason in r["reasons"]]
+        for r in decision["recipients"]
+    }
+
+
+def test_an_academy_scoped_rule_fires_only_for_its_own_academys_students() -> None:
+    decision = two_academies_decision("oakfield-watch-list")
+    assert decision["withheld"] == [] and decision["accepted"]
+    academy = {"student_group": "Oakfield Academy"}
+    assert reasons_by_user(decision) == {
+        "odsl": [
+            ("oakfield-bullying-to-dsls", {"category": "Bullying", **academy}),
+            ("oakfield-self-harm-to-dsls", {"category": "Self-harm", **academy}),
+            (
+                "oakfield-watch-list-bullying",
+                {"category": "Bullying", "student": "O100", **academy},
+            ),
+        ],
+        "ohoy9": [
+            ("oakfield-year9-pastoral", {"category": "Bullying", "student_group": "Oakfield 9B"})
+        ],
+    }
+
+
+def test_a_trust_wide_rule_fires_in_every_academy_beside_the_academys_own() -> None:
+    decision = two_academies_decision("riverside-radicalisation")
+    assert reasons_by_user(decision) == {
+        "rdsl": [
+            (
+                "riverside-bullying-to-dsls",
+                {"category": "Bullying", "student_group": "Riverside Academy"},
+            )
+        ],
+        "tlead": [("trust-radicalisation-to-lead", {"category": "Radicalisation"})],
+    }

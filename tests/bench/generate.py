@@ -9,10 +9,7 @@ academy's students (``student_groups: [Oakfield Academy]`` or one of its year or
 groups, with ``match: all``), or names its students, as a trust on one policy must.
 The result loads and passes lint.
 
-Students are not part of a policy; their groups follow from their MIS id. Student
-``S000001`` is the first of the first academy; each academy has 2,000 students, each in
-their academy's group, a year group and a form (``Oakfield Academy``, ``Oakfield Year 9``,
-``Oakfield 9B``; a single school's are just ``Year 9`` and ``9B``).
+Students (see :mod:`tests.bench.schools`) are not part of a policy.
 ``generate_incidents(policy, n, seed)`` returns incidents about students of one academy,
 reported (and sometimes alerted by hand) by that academy's staff, that hit a mix of rules.
 
@@ -25,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -34,32 +30,24 @@ import yaml
 
 from engine.errors import Location
 from engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy
-from tests.bench.names import (
+from tests.bench.schools import (
     CATEGORIES,
     FIRST,
+    FORMS,
     GROUP_SPECIALISMS,
     LAST,
     PASTORAL_CATEGORIES,
-    PLACES,
     ROLES,
+    STUDENTS_PER_ACADEMY,
+    TRUST_WIDE_CATEGORIES,
+    YEARS,
+    Academy,
+    academies_of,
+    slug,
+    student_id,
 )
 
 Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-STUDENTS_PER_ACADEMY = 2_000
-YEARS = tuple(range(7, 14))
-FORMS = "ABCDE"
-TRUST_WIDE_CATEGORIES = (
-    "Radicalisation",
-    "Extremism",
-    "FGM",
-    "Forced marriage",
-    "Honour-based abuse",
-    "Trafficking",
-    "County lines",
-    "Child sexual exploitation",
-)
-"""Categories the trust's central safeguarding team is alerted about in every academy."""
 
 
 @dataclass(frozen=True)
@@ -85,66 +73,6 @@ SCALES = {
     "school": Scale(1, 250, 40, 15, 20, 300, 0),
     "trust": Scale(25, 5_000, 60, 40, 500, 20_000, 4),
 }
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def student_id(number: int) -> str:
-    """The MIS id of student ``number`` (1-based, numbered across the trust)."""
-    return f"S{number:06d}"
-
-
-@dataclass(frozen=True)
-class Academy:
-    """One school of a generated policy: its name, place in the trust and student groups."""
-
-    name: str
-    index: int
-    in_trust: bool
-    """Whether it is one academy of several (its student groups then carry its name)."""
-
-    @property
-    def place(self) -> str:
-        """The academy's short name, e.g. ``Oakfield``."""
-        return self.name.split()[0]
-
-    @property
-    def folder(self) -> str:
-        """Its folder under ``academies/`` (trust scale)."""
-        return _slug(self.name)
-
-    @property
-    def students(self) -> range:
-        """Numbers of its students."""
-        first = self.index * STUDENTS_PER_ACADEMY + 1
-        return range(first, first + STUDENTS_PER_ACADEMY)
-
-    def year_group(self, year: int) -> str:
-        """The student group of a year, e.g. ``Oakfield Year 9`` (``Year 9`` at a school)."""
-        return f"{self.place} Year {year}" if self.in_trust else f"Year {year}"
-
-    def form_group(self, year: int, form: str) -> str:
-        """The student group of a form, e.g. ``Oakfield 9B`` (``9B`` at a school)."""
-        return f"{self.place} {year}{form}" if self.in_trust else f"{year}{form}"
-
-    def groups_of(self, number: int) -> tuple[str, ...]:
-        """The student groups of one of its students, sorted."""
-        n = number - self.students.start
-        year = YEARS[n % len(YEARS)]
-        form = FORMS[n // len(YEARS) % len(FORMS)]
-        groups = {self.year_group(year), self.form_group(year, form)}
-        if self.in_trust:
-            groups.add(self.name)
-        return tuple(sorted(groups))
-
-
-def academies_of(count: int) -> list[Academy]:
-    """The schools of a generated policy with ``count`` academies (1: a single school)."""
-    if count == 1:
-        return [Academy("Oakfield School", 0, in_trust=False)]
-    return [Academy(f"{place} Academy", i, in_trust=True) for i, place in enumerate(PLACES[:count])]
 
 
 class _Builder:
@@ -259,7 +187,7 @@ class _Builder:
             if self.central and category in self.categories:
                 self.central_rules.append(
                     {
-                        "id": f"trust-{_slug(category)}-to-central-safeguarding",
+                        "id": f"trust-{slug(category)}-to-central-safeguarding",
                         "description": "The trust's central safeguarding team, every academy",
                         "notify": {"users": sorted(self.central)},
                         "when": {"categories": [category]},
@@ -267,15 +195,16 @@ class _Builder:
                 )
         per_academy, extra = divmod(self.scale.rules - len(self.central_rules), len(self.academies))
         for academy in self.academies:
+            whole = academy.name if academy.in_trust else None
             rules = self.rules[academy.name]
             groups = self.alert_groups[academy.name]
             dsl_group = next(g for g in groups if g.endswith("DSLs"))
             for category in self.categories:
                 rules.append(
                     {
-                        "id": f"{_slug(academy.place)}-{_slug(category)}-to-dsls",
+                        "id": f"{slug(academy.place)}-{slug(category)}-to-dsls",
                         "notify": {"alert_groups": [dsl_group]},
-                        **self._scoped({"categories": [category]}, academy.name),
+                        **self._scoped({"categories": [category]}, whole),
                     }
                 )
             active = self._active(academy)
@@ -336,12 +265,12 @@ class _Builder:
                 c for c in self.categories if all(self._reachable(u, academy, [c]) for u in members)
             ]
             when = {"categories": rng.sample(pool or self.categories, 2)}
-            scope = academy.name if academy.in_trust else None
+            whole = academy.name if academy.in_trust else None
             rule = {
                 "notify": {"alert_groups": [group] if pool else dsls},
-                **self._scoped(when, scope),
+                **self._scoped(when, whole),
             }
-        return {"id": f"{_slug(academy.place)}-rule-{n:05d}", **rule}
+        return {"id": f"{slug(academy.place)}-rule-{n:05d}", **rule}
 
     def write(self, out: Path) -> None:
         """Write the policy files: shared files at the root, then the trust and academies."""

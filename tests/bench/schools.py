@@ -1,4 +1,13 @@
-"""Names the benchmark generator draws from: categories, staff names, places and roles."""
+"""What generated schools are made of: categories, names, places, roles, and academies.
+
+Students are not part of a policy; their groups follow from their MIS id. Student
+``S000001`` is the first of the first academy; each academy has 2,000 students, each in
+their academy's group, a year group and a form (``Oakfield Academy``, ``Oakfield Year 9``,
+``Oakfield 9B``; a single school's are just ``Year 9`` and ``9B``).
+"""
+
+import re
+from dataclasses import dataclass
 
 CATEGORIES = (
     "Bullying",
@@ -214,3 +223,79 @@ GROUP_SPECIALISMS = (
     "Music Service",
     "PE Department",
 )
+
+STUDENTS_PER_ACADEMY = 2_000
+YEARS = tuple(range(7, 14))
+FORMS = "ABCDE"
+TRUST_WIDE_CATEGORIES = (
+    "Radicalisation",
+    "Extremism",
+    "FGM",
+    "Forced marriage",
+    "Honour-based abuse",
+    "Trafficking",
+    "County lines",
+    "Child sexual exploitation",
+)
+"""Categories the trust's central safeguarding team is alerted about in every academy."""
+
+
+def slug(text: str) -> str:
+    """``text`` as a lower-case name for a file, folder or id."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def student_id(number: int) -> str:
+    """The MIS id of student ``number`` (1-based, numbered across the trust)."""
+    return f"S{number:06d}"
+
+
+@dataclass(frozen=True)
+class Academy:
+    """One school of a generated policy: its name, place in the trust and student groups."""
+
+    name: str
+    index: int
+    in_trust: bool
+    """Whether it is one academy of several (its student groups then carry its name)."""
+
+    @property
+    def place(self) -> str:
+        """The academy's short name, e.g. ``Oakfield``."""
+        return self.name.split()[0]
+
+    @property
+    def folder(self) -> str:
+        """Its folder under ``academies/`` (trust scale)."""
+        return slug(self.name)
+
+    @property
+    def students(self) -> range:
+        """Numbers of its students."""
+        first = self.index * STUDENTS_PER_ACADEMY + 1
+        return range(first, first + STUDENTS_PER_ACADEMY)
+
+    def year_group(self, year: int) -> str:
+        """The student group of a year, e.g. ``Oakfield Year 9`` (``Year 9`` at a school)."""
+        return f"{self.place} Year {year}" if self.in_trust else f"Year {year}"
+
+    def form_group(self, year: int, form: str) -> str:
+        """The student group of a form, e.g. ``Oakfield 9B`` (``9B`` at a school)."""
+        return f"{self.place} {year}{form}" if self.in_trust else f"{year}{form}"
+
+    def groups_of(self, number: int) -> tuple[str, ...]:
+        """The student groups of one of its students, sorted."""
+        n = number - self.students.start
+        year = YEARS[n % len(YEARS)]
+        form = FORMS[n // len(YEARS) % len(FORMS)]
+        groups = {self.year_group(year), self.form_group(year, form)}
+        if self.in_trust:
+            groups.add(self.name)
+        return tuple(sorted(groups))
+
+
+def academies_of(count: int) -> list[Academy]:
+    """The schools of a generated policy with ``count`` academies (1: a single school)."""
+    if count == 1:
+        return [Academy("Oakfield School", 0, in_trust=False)]
+    return [Academy(f"{place} Academy", i, in_trust=True) for i, place in enumerate(PLACES[:count])]
