@@ -6,7 +6,7 @@ here, so the same situation always reads the same way.
 
 from __future__ import annotations
 
-from engine.model import Decision, Reason, Recipient, Rejection, Settings, User, Warning, Withheld
+from engine.model import Decision, Reason, Recipient, Rejection, Settings, User, Warning
 
 ACCESS_WORDS = {
     "full": "full access",
@@ -64,7 +64,7 @@ def explain_decision(decision: Decision) -> str:
         lines.append("Alerted: nobody.")
     if decision.withheld:
         lines.append(f"Not alerted ({len(decision.withheld)}):")
-        lines += [f"  - {_withheld_line(w)}" for w in decision.withheld]
+        lines += [f"  - {w.message()}" for w in decision.withheld]
     if decision.warnings:
         lines.append(f"Warnings ({len(decision.warnings)}):")
         lines += [f"  - {w.message}" for w in decision.warnings]
@@ -90,15 +90,3 @@ def _reason_words(reason: Reason) -> str:
         return f"member of alert group {reason.alert_group} you chose"
     matched = ", ".join(f"{KIND_WORDS.get(kind, kind)} {value}" for kind, value in reason.matched)
     return f"automatic alert {reason.rule} ({matched})"
-
-
-def _withheld_line(withheld: Withheld) -> str:
-    via = {
-        "user": "you chose them by name",
-        "alert_group": f"member of alert group {withheld.alert_group} you chose",
-        "automatic_alert": f"automatic alert {withheld.rule}",
-    }[withheld.source]
-    if withheld.reason == "inactive":
-        return f"{withheld.user} ({via}): not alerted because they are an inactive user"
-    lacks = ", ".join(f"{m.permission} on {m.category}" for m in withheld.missing)
-    return f"{withheld.user} ({via}): not alerted because their user group lacks {lacks}"
