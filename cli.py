@@ -421,7 +421,7 @@ def _incident_problem(label: str, line: int | None, problem: Problem) -> Problem
 @policy_option
 @format_option("text", "json")
 def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
-    """Decide who is alerted about an incident, and why (SPEC section 4).
+    """Decide who is alerted about an incident, and why.
 
     INCIDENT.json holds one incident; INCIDENTS.jsonl one per line, decided in order;
     - reads stdin (one JSON object, or JSON lines). Text output explains each recipient;

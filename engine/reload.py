@@ -44,6 +44,7 @@ from engine.compile import CompiledPolicy, compile_policy
 from engine.errors import PolicyError, Problem
 from engine.load import load_source
 from engine.model import Policy
+from engine.sides import ChildUnavailable, load_in_child
 from engine.source import POLICY_SUFFIXES, TESTS_FOLDER, PolicySource, read_directory, revision_of
 
 log = logging.getLogger("alertpolicy.reload")
@@ -261,7 +262,7 @@ class Coordinator:
         serving = self._current
         if serving is not None and serving.revision == revision_of(source):
             return ReloadOutcome(ok=True, at=at, revision=serving.revision, changed=False)
-        policy = load_source(source)
+        policy = load_policy_source(source)
         compiled = compile_policy(policy)
         self._swap(Revision(policy, compiled, source.git, loaded_at=at))
         return ReloadOutcome(ok=True, at=at, revision=policy.revision, changed=True)
@@ -310,6 +311,20 @@ def read_policy_source(policy_dir: Path) -> PolicySource:
     label = policy_dir.as_posix().rstrip("/") or "."
     source = read_directory(policy_dir)
     return dataclasses.replace(source, label=label)
+
+
+def load_policy_source(source: PolicySource) -> Policy:
+    """The checked policy in ``source``, loaded in a child process where possible.
+
+    Parsing and checking a large policy holds the interpreter lock for seconds; in a
+    child process it leaves this one free to answer requests.  Raises
+    :class:`~engine.errors.PolicyError` with every problem either way.
+    """
+    try:
+        return load_in_child(source)
+    except ChildUnavailable as reason:
+        log.warning("policy loaded in the serving process (no child process: %s)", reason)
+        return load_source(source)
 
 
 # -------------------------------------------------------------------- watching

@@ -12,6 +12,7 @@ the caller loads in its own process instead.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import pickle
@@ -92,9 +93,11 @@ class ChildWork(Generic[T]):
         """
         try:
             data = self._read_all()
-        finally:
-            os.close(self._reader)
-            status = self._reap(kill=True)
+        except BaseException:
+            self.cancel()
+            raise
+        os.close(self._reader)
+        status = self._reap(kill=False)  # the pipe is closed: the child is exiting
         if status != 0 or not data:
             raise ChildUnavailable(f"the child process gave no answer (exit status {status})")
         kind, value = _unpickle(data)
@@ -127,10 +130,8 @@ class ChildWork(Generic[T]):
         if pid is None:
             return -1
         if kill:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         _, status = os.waitpid(pid, 0)
         return os.waitstatus_to_exitcode(status)
 
@@ -148,7 +149,7 @@ def _answer_in_child(work: Callable[[], T], writer: int) -> None:  # pragma: no 
         while view:
             view = view[os.write(writer, view) :]
         code = 0
-    except BaseException:  # noqa: S110  (no answer: the parent does the work itself)
+    except BaseException:  # no answer: the parent does the work itself
         code = 1
     finally:
         os._exit(code)
@@ -199,7 +200,7 @@ def load_sides(
     Raises the base side's :class:`~engine.errors.ProblemsError` when it has one, else
     the head side's.
     """
-    if len(os.sched_getaffinity(0)) < 2 if can_fork() else True:
+    if not can_fork() or len(os.sched_getaffinity(0)) < 2:
         return load_side(base, policy_path), load_side(head, policy_path)
     try:
         head_work = start_in_child(lambda: load_side(head, policy_path))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from engine.evaluate import evaluate_incident
+from engine.load import load_policy
 from engine.reload import Coordinator, NoPolicyLoaded, PolicyWatcher, is_policy_path
 from engine.source import read_directory, revision_of
 from engine.validate import parse_incident
@@ -48,6 +53,15 @@ def rename_user(policy_dir: Path, old: str, new: str) -> None:
     """Change a staff member's display name: a real, valid content change."""
     users = policy_dir / "users.yaml"
     users.write_text(users.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``path`` whole at once, as an editor saves: a temporary file, then a rename."""
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as temporary:
+        temporary.write(text)
+    os.replace(temporary.name, path)
 
 
 def sample(registry: CollectorRegistry, name: str, labels: dict | None = None) -> float | None:
@@ -219,7 +233,11 @@ def test_the_last_of_several_leases_closes_a_retired_revision(
 def test_concurrent_reloads_and_decisions_stay_consistent(
     coordinator: Coordinator, policy_dir: Path
 ) -> None:
-    """Reloads from many threads while others decide: every decision is whole and named."""
+    """Reloads from many threads while others decide: every decision is whole and named.
+
+    The files are saved whole (temporary file + rename, as editors do), so every reload
+    reads a valid policy and must succeed; the last one serves what is on disk.
+    """
     names = [f"Tom Teach {i}" for i in range(6)]
     seen: set[str] = set()
     errors: list[BaseException] = []
@@ -245,8 +263,11 @@ def test_concurrent_reloads_and_decisions_stay_consistent(
 
     def reload(name: str) -> None:
         try:
-            rename_user(policy_dir, "Tom Teach", name)
-            coordinator.reload()
+            users = policy_dir / "users.yaml"
+            renamed = users.read_text(encoding="utf-8").replace("Tom Teach", name)
+            replace_file(users, renamed)
+            outcome = coordinator.reload()
+            assert outcome.ok, [problem.render() for problem in outcome.errors]
         except BaseException as error:
             errors.append(error)
 
@@ -255,7 +276,7 @@ def test_concurrent_reloads_and_decisions_stay_consistent(
         thread.start()
     original = (policy_dir / "users.yaml").read_text(encoding="utf-8")
     for name in names:
-        (policy_dir / "users.yaml").write_text(original, encoding="utf-8")
+        replace_file(policy_dir / "users.yaml", original)
         reloaders = [threading.Thread(target=reload, args=(name,)) for _ in range(3)]
         for thread in reloaders:
             thread.start()
@@ -268,6 +289,20 @@ def test_concurrent_reloads_and_decisions_stay_consistent(
     assert coordinator.current is not None
     assert coordinator.current.revision == revision_of(read_directory(policy_dir))
     assert seen
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="policies load in a forked child on Linux")
+def test_a_reload_loads_the_policy_in_a_child_process_and_serves_the_same_policy(
+    coordinator: Coordinator, policy_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rename_user(policy_dir, "Tom Teach", "Thomas Teach")
+    with caplog.at_level(logging.INFO, logger="alertpolicy.reload"):
+        outcome = coordinator.reload()
+    assert outcome.ok and outcome.changed
+    assert "in the serving process" not in caplog.text
+    assert coordinator.current is not None
+    assert coordinator.current.policy == load_policy(policy_dir)
+    assert coordinator.current.policy.users["tteach"].name == "Thomas Teach"
 
 
 def test_close_stops_serving(coordinator: Coordinator) -> None:

@@ -1,14 +1,19 @@
-"""Both sides of a comparison, loaded at once: the same policies and errors as one by one."""
+"""Policies loaded in a child process, and both sides of a comparison loaded at once.
+
+The same policies and errors as loading in this process, one by one."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from engine.errors import PolicyError
 from engine.load import load_policy
-from engine.sides import load_side, load_sides
+from engine.sides import ChildUnavailable, load_in_child, load_side, load_sides, start_in_child
+from engine.source import read_directory
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = Path("tests/testdata/policies")
@@ -62,3 +67,32 @@ def test_an_invalid_base_with_a_valid_head() -> None:
     with pytest.raises(PolicyError) as raised:
         load_sides(str(OTHER_BAD), str(GOOD), GOOD)
     assert rendered(raised.value) == errors_of(OTHER_BAD)
+
+
+def test_a_policy_loaded_in_a_child_is_the_one_loaded_here() -> None:
+    policy = load_in_child(read_directory(OTHER_GOOD))
+    assert policy == load_policy(OTHER_GOOD)
+    assert policy.revision == load_policy(OTHER_GOOD).revision
+    assert policy.users["jsmith"].location == load_policy(OTHER_GOOD).users["jsmith"].location
+
+
+def test_an_invalid_policy_loaded_in_a_child_raises_every_error_located() -> None:
+    with pytest.raises(PolicyError) as raised:
+        load_in_child(read_directory(BAD))
+    assert type(raised.value) is PolicyError
+    assert rendered(raised.value) == errors_of(BAD)
+
+
+def test_a_child_that_dies_gives_no_answer() -> None:
+    with pytest.raises(ChildUnavailable, match="exit status 3"):
+        start_in_child(lambda: os._exit(3)).result()
+
+
+def test_an_unexpected_error_in_the_child_is_left_for_the_caller_to_meet() -> None:
+    with pytest.raises(ChildUnavailable, match="no answer"):
+        start_in_child(lambda: 1 // 0).result()
+
+
+def test_a_child_that_does_not_answer_in_time_is_stopped() -> None:
+    with pytest.raises(ChildUnavailable, match="in time"):
+        start_in_child(lambda: time.sleep(60), timeout=0.2).result()
