@@ -390,13 +390,19 @@ def _too_deep(text: str) -> yaml.Mark | None:
     if bound <= C_SAFE_DEPTH:
         return None
     depth = 0
-    for event in yaml.parse(text, Loader=Loader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return event.start_mark
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as error:
+        # Newer libyaml refuses deep nesting itself, scanning ahead of the events.
+        if "nesting depth" in str(error.problem) and error.problem_mark is not None:
+            return error.problem_mark
+        raise
     return None
 
 
