@@ -486,15 +486,21 @@ def test_sighup_with_workers_restarts_them_unless_the_policy_is_broken(
     before = server.revision()
     edit(server.policy, "Jane Smith", "Jane Rolling")
     server.process.send_signal(signal.SIGHUP)
-    assert wait_until(lambda: {server.revision() for _ in range(10)} == {server_revision(server)})
-    changed = server.revision()
+    # Each probe on a new connection: a worker that is replaced closes its idle keep-alive
+    # connections, and a request racing that close is reset (clients retry those).
+    fresh = {"Connection": "close"}
+    on_disk = server_revision(server)
+    assert wait_until(lambda: {server.revision(**fresh) for _ in range(10)} == {on_disk})
+    changed = server.revision(**fresh)
     assert changed != before
 
     edit(server.policy, "user_group: DSL", "user_group: DLS")
     server.process.send_signal(signal.SIGHUP)
     assert wait_until(lambda: "aborting the restart" in server.log(), seconds=60)
-    assert {server.revision() for _ in range(10)} == {changed}
-    response = server.client.post("/v1/decisions", json=incident("small-school-bullying"))
+    assert {server.revision(**fresh) for _ in range(10)} == {changed}
+    response = server.client.post(
+        "/v1/decisions", json=incident("small-school-bullying"), headers=fresh
+    )
     assert response.status_code == 200
 
 

@@ -96,3 +96,15 @@ def test_an_unexpected_error_in_the_child_is_left_for_the_caller_to_meet() -> No
 def test_a_child_that_does_not_answer_in_time_is_stopped() -> None:
     with pytest.raises(ChildUnavailable, match="in time"):
         start_in_child(lambda: time.sleep(60), timeout=0.2).result()
+
+
+def test_a_child_runs_at_the_lower_priority_it_was_given() -> None:
+    here = os.nice(0)
+    assert start_in_child(lambda: os.nice(0), niceness=5).result() == min(here + 5, 19)
+    assert start_in_child(lambda: os.nice(0)).result() == here
+    assert os.nice(0) == here
+
+
+def test_a_large_answer_arrives_whole_across_many_pickle_frames() -> None:
+    answer = {f"user-{n}": (n, "x" * (n % 97)) for n in range(50_000)}
+    assert start_in_child(lambda: answer).result() == answer

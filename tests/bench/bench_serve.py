@@ -183,12 +183,21 @@ def report(
         f"response size      {size:.1f} KiB on average",
         f"failed requests    {errors['status']} non-2xx, {socket_errors} socket errors",
         f"policy rewrites    {rewrites}",
-        f"reload successes   per sampled worker: before {sorted(set(before.values()))}, "
-        f"after {sorted(set(after.values()))}",
+        f"reloads completed  {_reloads_during(before, after)} per worker (rewrites closer "
+        f"together than a reload takes are coalesced into one)",
         f"every worker on the last revision written, afterwards: {settled if rewrites else 'n/a'}",
         f"targets (1,000/s, p99 < 25 ms, no failures): {'met' if ok else 'NOT met'}",
     ]
     print("\n".join(f"   {line}" for line in lines))
+
+
+def _reloads_during(before: dict, after: dict) -> str:
+    """Successful reloads between the two samples, as a range over the workers sampled."""
+    start = min(before.values(), default=0.0)
+    counts = sorted({int(n - start) for n in after.values()})
+    if not counts:
+        return "unknown"
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
 
 
 def main(argv: list[str] | None = None) -> None:
