@@ -531,7 +531,7 @@ def serve(
     POST /v1/decisions (an incident in, its decision out), GET /v1/policy, /healthz,
     /readyz, /metrics, POST /-/reload, /openapi.json. A policy that fails any check is
     not loaded: the last good one keeps serving and /v1/policy says why. SIGHUP reloads
-    (with --workers N it restarts the workers one by one). An invalid policy at start:
+    (with --workers N, every worker reloads). An invalid policy at start:
     its errors are printed and the exit code is 2, before anything listens.
     """
     from engine.errors import PolicyError

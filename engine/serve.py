@@ -11,6 +11,7 @@ reach a log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -409,10 +410,32 @@ def configure_logging(level: str) -> None:
 
 
 def app_from_env() -> Starlette:
-    """The app of one worker process, configured by :meth:`ServeSettings.to_env`."""
+    """The app of one worker process, configured by :meth:`ServeSettings.to_env`.
+
+    A SIGHUP before the worker serves is ignored (it is loading the files as they are);
+    from then on it reloads the policy, as a single process does.
+    """
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     settings = ServeSettings.from_env()
     configure_logging(settings.log_level)
     return create_app(Service(settings))
+
+
+class Workers(Multiprocess):
+    """uvicorn's supervisor of worker processes, where SIGHUP reloads instead of restarting.
+
+    uvicorn replaces every worker on SIGHUP; a retiring worker drops any connection it
+    accepted the instant before it stopped listening.  Here each worker is sent SIGHUP
+    and reloads its policy in place, keeping its connections, exactly as with one process.
+    """
+
+    def handle_hup(self) -> None:
+        """Ask every worker to reload its policy now."""
+        log.info("SIGHUP: asking %d workers to reload the policy", len(self.processes))
+        for process in self.processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGHUP)
 
 
 class StartError(Exception):
@@ -454,8 +477,7 @@ def run(settings: ServeSettings, host: str, port: int, workers: int = 1) -> None
 
     Raises :class:`PolicyError` (invalid policy) or :class:`StartError` before binding.
     With several workers each has its own coordinator and watcher; SIGHUP to the main
-    process then restarts the workers one at a time (one whose policy is invalid never
-    replaces a serving one).
+    process makes every worker reload (see :class:`Workers`).
     """
     configure_logging(settings.log_level)
     try:
@@ -477,7 +499,7 @@ def run(settings: ServeSettings, host: str, port: int, workers: int = 1) -> None
         )
         with listening_socket(host, port) as sock:
             log.info("serving on %s:%d with %d workers", host, sock.getsockname()[1], workers)
-            Multiprocess(config, sockets=[sock]).run()
+            Workers(config, sockets=[sock]).run()
         return
     outcome = service.coordinator.reload()
     if not outcome.ok:

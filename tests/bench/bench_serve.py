@@ -1,7 +1,7 @@
 """Benchmark the HTTP service under load while its policy is rewritten (run on demand).
 
     python -m tests.bench.bench_serve [--scale trust|school] [--duration 20]
-        [--workers 1,2] [--connections 16] [--rewrites 20]
+        [--workers 1,2] [--connections 16] [--rewrites 20] [--each-reload]
 
 For each worker count: generates the policy (tests.bench.generate; not timed), starts
 ``cli.py serve`` on 127.0.0.1, waits for /readyz, then runs wrk for ``--duration`` seconds
@@ -9,7 +9,10 @@ posting a rotating set of generated incidents (tests/bench/post_incidents.lua) w
 thread rewrites one policy file ``--rewrites`` times (each a real, valid change: a member
 of staff's name). Prints decisions/s, p50/p99 latency, failed requests (non-2xx and socket
 errors), the policy reloads that succeeded during the run (from /metrics, per worker
-sampled) and whether every worker ends on the last revision written.
+sampled) and whether every worker ends on the last revision written.  Rewrites closer
+together than a reload takes are coalesced into one reload; with ``--each-reload`` every
+rewrite waits until all workers serve the previous one, and the load runs (at least
+``--duration`` seconds) until the last rewrite is served, so each one is a reload.
 Targets: 1,000 decisions/s with 2 workers, p99 < 25 ms, zero failures.
 
 Needs wrk (https://github.com/wg/wrk). On Debian/Ubuntu:
@@ -22,6 +25,7 @@ import argparse
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -72,8 +76,23 @@ def users_file(policy: Path) -> Path:
     return sorted(policy.rglob("users.yaml"))[0]
 
 
-def rewrite(policy: Path, times: int, every: float, stop: threading.Event) -> list[str]:
-    """Rename one member of staff ``times`` times, ``every`` seconds apart; the revisions."""
+def served_everywhere(port: int, revision: str, samples: int = 10) -> bool:
+    """Whether ``samples`` answers of /v1/policy (each on a new connection) all name it."""
+    url = f"http://127.0.0.1:{port}/v1/policy"
+    answers = {
+        httpx.get(url, headers={"Connection": "close"}, timeout=30).json()["revision"]
+        for _ in range(samples)
+    }
+    return answers == {revision}
+
+
+def rewrite(
+    policy: Path, times: int, every: float, stop: threading.Event, port: int | None = None
+) -> list[str]:
+    """Rename one member of staff ``times`` times, ``every`` seconds apart; the revisions.
+
+    With ``port``, each rewrite also waits until every worker there serves it.
+    """
     path = users_file(policy)
     original = path.read_text(encoding="utf-8")
     name = re.search(r"name: ([A-Z][a-z]+ [A-Z][a-z]+)", original)
@@ -87,6 +106,8 @@ def rewrite(policy: Path, times: int, every: float, stop: threading.Event) -> li
         temporary.write_text(changed, encoding="utf-8")
         temporary.replace(path)  # atomic, as editors and git do
         revisions.append(revision_of(read_directory(policy)))
+        while port is not None and not stop.is_set() and not served_everywhere(port, revisions[-1]):
+            stop.wait(0.1)
     return revisions
 
 
@@ -102,13 +123,15 @@ def metrics_samples(port: int, tries: int = 20) -> dict[str, float]:
     return seen
 
 
-def run_wrk(port: int, args: argparse.Namespace, incidents: Path) -> dict:
-    """Run wrk against /v1/decisions; its summary (from the lua ``done`` hook)."""
+def start_wrk(port: int, args: argparse.Namespace, incidents: Path) -> subprocess.Popen:
+    """wrk posting to /v1/decisions for ``--duration`` seconds (an hour with --each-reload,
+    stopped by :func:`finish_wrk`)."""
+    seconds = 3600 if args.each_reload else args.duration
     command = [
         "wrk",
         f"-t{args.threads}",
         f"-c{args.connections}",
-        f"-d{args.duration}s",
+        f"-d{seconds}s",
         "--timeout",
         "10s",
         "-s",
@@ -117,10 +140,17 @@ def run_wrk(port: int, args: argparse.Namespace, incidents: Path) -> dict:
         "--",
         str(incidents),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    match = SUMMARY.search(done.stdout)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_wrk(wrk: subprocess.Popen, interrupt: bool) -> dict:
+    """Wait for wrk (interrupting it first if asked: it then reports so far); its summary."""
+    if interrupt:
+        wrk.send_signal(signal.SIGINT)
+    stdout, stderr = wrk.communicate()
+    match = SUMMARY.search(stdout)
     if not match:
-        sys.exit(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+        sys.exit(f"wrk printed no summary:\n{stdout}\n{stderr}")
     return json.loads(match.group(1))
 
 
@@ -135,15 +165,23 @@ def bench(policy: Path, workers: int, incidents: Path, args: argparse.Namespace)
     stop = threading.Event()
     revisions: list[str] = []
     every = args.duration / (args.rewrites + 1)
+    wait_on = port if args.each_reload else None
     writer = threading.Thread(
-        target=lambda: revisions.extend(rewrite(policy, args.rewrites, every, stop))
+        target=lambda: revisions.extend(rewrite(policy, args.rewrites, every, stop, wait_on))
     )
+    load_started = time.monotonic()
+    wrk = start_wrk(port, args, incidents)
     writer.start()
     try:
-        summary = run_wrk(port, args, incidents)
+        if args.each_reload:
+            writer.join()
+            stop.wait(max(0.0, args.duration - (time.monotonic() - load_started)))
+        summary = finish_wrk(wrk, interrupt=args.each_reload)
     finally:
         stop.set()
         writer.join()
+        if wrk.poll() is None:
+            wrk.kill()
     last = revisions[-1] if revisions else None
     settled = False
     deadline = time.monotonic() + 300
@@ -210,6 +248,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--rewrites", type=int, default=20, help="policy rewrites per run")
     parser.add_argument("--incidents", type=int, default=500, help="distinct incidents posted")
+    parser.add_argument(
+        "--each-reload",
+        action="store_true",
+        help="make each rewrite wait until every worker serves the previous one, and keep "
+        "the load on until the last is served (at least --duration seconds)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get update && apt-get install -y wrk (or github.com/wg/wrk)")
