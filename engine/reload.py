@@ -273,15 +273,15 @@ class Coordinator:
 
     @staticmethod
     def _log(outcome: ReloadOutcome) -> None:
-        if not outcome.ok:
-            serving = f"still serving {outcome.revision}" if outcome.revision else "none serving"
+        """Log a reload; a failed first load is left to the caller, which refuses to start."""
+        if not outcome.ok and outcome.revision:
             log.warning(
-                "policy reload failed (%d errors; %s):\n%s",
+                "policy reload failed (%d errors; still serving %s):\n%s",
                 len(outcome.errors),
-                serving,
+                outcome.revision,
                 "\n".join(p.render() for p in outcome.errors),
             )
-        elif outcome.changed:
+        elif outcome.ok and outcome.changed:
             log.info("policy reloaded: now serving %s", outcome.revision)
 
     def status(self) -> dict:

@@ -316,5 +316,7 @@ def schema_problems(
 
 
 def _jsonable(value: Any) -> Any:
-    """``value`` if it is a JSON scalar, else ``None`` (lists and mappings are not echoed)."""
+    """``value`` if it is a JSON scalar or empty, else ``None`` (contents are not echoed)."""
+    if isinstance(value, list | dict) and not value:
+        return value
     return value if isinstance(value, str | int | float | bool) else None

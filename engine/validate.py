@@ -408,39 +408,52 @@ def parse_incident(raw: object, policy: Policy) -> Incident:
                         value=sid,
                     )
                 )
+        problems += _unknown_names(raw, policy)
     if problems:
         raise IncidentError(problems)
     assert isinstance(raw, dict)
-    incident = _incident(raw)
+    return _incident(raw)
+
+
+def _named(raw: dict, path: tuple[str, ...]) -> Iterator[tuple[tuple, str]]:
+    """Each name at ``path`` in ``raw`` (a list of texts, or the reporter) with its path.
+
+    Whatever is not text is left out: the schema check reports it.
+    """
+    value: object = raw
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, str) and path == ("reported_by",):
+        yield path, nfc(value)
+    elif isinstance(value, list):
+        yield from (((*path, i), nfc(v)) for i, v in enumerate(value) if isinstance(v, str))
+
+
+def _unknown_names(raw: dict, policy: Policy) -> list[Problem]:
+    """A problem for each category, chosen user, alert group or reporter the policy lacks.
+
+    Checked on the raw incident, so that they are reported beside any schema problems.
+    """
     known = {
         "categories": frozenset(policy.categories),
         "users": policy.users,
         "alert_groups": policy.alert_groups,
     }
-    checks: list[tuple[tuple, str, str]] = [
-        (("categories", i), "categories", c) for i, c in enumerate(incident.categories)
+    checks = [
+        (("categories",), "categories"),
+        (("alerts", "users"), "users"),
+        (("alerts", "alert_groups"), "alert_groups"),
+        (("reported_by",), "users"),
     ]
-    checks += [(("alerts", "users", i), "users", u) for i, u in enumerate(incident.alerts.users)]
-    checks += [
-        (("alerts", "alert_groups", i), "alert_groups", g)
-        for i, g in enumerate(incident.alerts.alert_groups)
-    ]
-    if incident.reported_by is not None:
-        checks.append((("reported_by",), "users", incident.reported_by))
-    for path, section, name in checks:
-        if name not in known[section]:
-            code, what = _REFERENCE_KINDS[section]
-            problems.append(
-                Problem(
-                    code,
-                    f"{format_path(path)}: unknown {what} {name!r}{suggest(name, known[section])}",
-                    path=path,
-                    value=name,
-                )
-            )
-    if problems:
-        raise IncidentError(problems)
-    return incident
+    problems = []
+    for where, section in checks:
+        for path, name in _named(raw, where):
+            if name not in known[section]:
+                code, what = _REFERENCE_KINDS[section]
+                hint = suggest(name, known[section])
+                message = f"{format_path(path)}: unknown {what} {name!r}{hint}"
+                problems.append(Problem(code, message, path=path, value=name))
+    return problems
 
 
 def _incident(raw: dict) -> Incident:

@@ -519,7 +519,7 @@ def test_an_invalid_policy_at_start_exits_2_with_its_errors(tmp_path: Path) -> N
         timeout=60,
     )
     assert done.returncode == 2
-    assert "serve-invalid-at-start/users.yaml:12:29: error:" in done.stderr
+    assert done.stderr.count("serve-invalid-at-start/users.yaml:12:29: error:") == 1
     assert "unknown alert group 'DSLs'" in done.stderr
     assert "Uvicorn running" not in done.stderr + done.stdout
 

@@ -321,3 +321,17 @@ def test_any_json_is_an_incident_or_an_incident_error(school: Policy, raw: objec
         assert isinstance(parsed, Incident)
         assert parsed.categories and parsed.students
         assert set(parsed.categories) <= set(school.categories)
+
+
+def test_wrong_shape_and_unknown_names_are_all_reported_together(school: Policy) -> None:
+    with pytest.raises(IncidentError) as caught:
+        parse_incident(incident("wrong-shape-and-unknown-names"), school)
+    found = [(p.path, p.value, p.code) for p in caught.value.problems]
+    assert found == [
+        (("students",), [], "incident-minItems"),
+        (("alerts", "alert_groups"), "DSLs", "incident-type"),
+        (("categories", 2), 7, "incident-type"),
+        (("urgent",), "urgent", "incident-unknown-field"),
+        (("categories", 1), "Cyber bullying", "unknown-category"),
+        (("alerts", "users", 1), "dhead", "unknown-user"),
+    ]
