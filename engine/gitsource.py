@@ -48,6 +48,10 @@ def _run_git(repo_dir: Path, *args: str, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
+POLICY_PATH_MISSING = "policy-path-missing"
+"""Problem code: the policy directory does not exist at a git revision."""
+
+
 def _resolve_commit(repo_dir: Path, rev: str) -> str:
     """The full commit id ``rev`` names; :class:`PolicyError` if it names no commit."""
     if rev.startswith("-"):
@@ -75,7 +79,7 @@ def _policy_tree(repo_dir: Path, commit: str, rev: str, subpath: str) -> str:
         kind = ""
     if kind != "tree":
         raise _fail(
-            "policy-path-missing",
+            POLICY_PATH_MISSING,
             f"{subpath or '.'} is not a directory at revision {rev} ({commit[:12]})",
         )
     return tree

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Generic, NamedTuple, TypeVar
 
 import engine.validate  # noqa: F401  (load_source imports it lazily: import once, pre-fork)
-from engine.errors import ProblemsError
-from engine.gitsource import resolve_side
+from engine.errors import PolicyError, ProblemsError
+from engine.gitsource import POLICY_PATH_MISSING, resolve_side
 from engine.load import load_source
 from engine.model import Policy
 from engine.source import PolicySource
@@ -235,10 +235,18 @@ def load_in_child(source: PolicySource) -> Policy:
 def load_side(side: str | None, policy_path: Path) -> LoadedSide:
     """One side, loaded and checked: ``None`` (the working tree), a directory or a git revision.
 
+    A git revision where the policy directory does not exist (the commit before the policy
+    was added, or the one removing it) is an empty policy: nobody is alerted of anything.
     Raises :class:`~engine.errors.ProblemsError` (a :class:`~engine.errors.PolicyError`
     for an invalid policy) with every problem, located.
     """
-    source = resolve_side(side, policy_path)
+    try:
+        source = resolve_side(side, policy_path)
+    except PolicyError as error:
+        if [p.code for p in error.problems] != [POLICY_PATH_MISSING]:
+            raise
+        label = f"{side}:{policy_path.as_posix()} (no policy there)"
+        return LoadedSide(Policy(revision="none"), label)
     return LoadedSide(load_source(source), source.label)
 
 

@@ -366,6 +366,43 @@ def test_a_side_with_an_invalid_policy_exits_2_with_its_errors(tmp_path: Path, m
     assert "unknown revision 'no-such-rev'" in result.output
 
 
+def test_the_commit_adding_the_policy_is_compared_with_no_policy(
+    tmp_path: Path, monkeypatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README.md").write_text("Our school's safeguarding alert policy.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start the repository")
+    shutil.copytree(FIXTURE, repo / "policy")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Add the policy")
+    git(repo, "rm", "-q", "-r", "policy")
+    git(repo, "commit", "-q", "-m", "Remove the policy")
+
+    code, out = run(repo, monkeypatch, "diff", "HEAD~2", "HEAD~1", "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    jsonschema.validate(report, json.loads((files("schemas") / "diff.schema.json").read_text()))
+    assert report["base"]["label"] == "HEAD~2:policy (no policy there)"
+    assert {c["change"] for c in report["changes"]} == {"gains", "newly_withheld"}
+    head = side(repo, "HEAD~1")
+    for c in report["changes"]:
+        trigger = trigger_of(c)
+        category = (c["categories"] or [head.categories[0]])[0]
+        if trigger.kind == "category":
+            category = trigger.value
+        alerted = engine_alerts(head, trigger, category, c["user"])
+        assert alerted == (c["change"] == "gains"), c
+
+    code, out = run(repo, monkeypatch, "diff", "HEAD~1", "HEAD", "--exit-code")
+    assert code == 1
+    assert "HEAD:policy (no policy there)" in out
+    assert "loses alert" in out
+    assert "gains alert" not in out
+
+
 def test_colour_only_on_a_terminal(history: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(CLI), "diff", "before-user-moved", "user-moved"],
