@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
@@ -137,17 +137,27 @@ class ReloadMetrics:
             self.reloads.labels(result)
         self.last_successful = Gauge(
             "alertpolicy_config_last_reload_successful",
-            "Whether the last policy reload succeeded (1) or failed (0).",
+            "Whether the last policy reload succeeded (1) or failed (0); with several "
+            "workers, 0 when any worker's last reload failed.",
             registry=registry,
+            multiprocess_mode="livemin",
         )
         self.last_success_time = Gauge(
             "alertpolicy_config_last_reload_success_timestamp_seconds",
-            "Time of the last successful policy reload, in seconds since the epoch.",
+            "Time of the last successful policy reload, in seconds since the epoch; with "
+            "several workers, the earliest of their last successful reloads.",
             registry=registry,
+            multiprocess_mode="livemin",
         )
-        self.info = Info(
-            "alertpolicy_config", "The policy revision being served.", registry=registry
+        self.info = Gauge(
+            "alertpolicy_config_info",
+            "The policy revision being served (1) or no longer served (0); with several "
+            "workers, one series per worker process (pid).",
+            ["git", "revision"],
+            registry=registry,
+            multiprocess_mode="liveall",
         )
+        self._described: tuple[str, str] | None = None
 
     def record(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
         """Count ``outcome`` and describe the revision now serving."""
@@ -156,7 +166,19 @@ class ReloadMetrics:
         if outcome.ok:
             self.last_success_time.set(outcome.at.timestamp())
         if serving is not None:
-            self.info.info({"revision": serving.revision, "git": serving.git or ""})
+            self._describe((serving.git or "", serving.revision))
+
+    def _describe(self, labels: tuple[str, str]) -> None:
+        """Mark ``labels`` (git, revision) as the revision serving, the previous one not."""
+        if labels == self._described:
+            return
+        if self._described is not None:
+            # Set to 0 before removing: worker processes' values live in shared files,
+            # where removing a series does not erase it.
+            self.info.labels(*self._described).set(0)
+            self.info.remove(*self._described)
+        self.info.labels(*labels).set(1)
+        self._described = labels
 
 
 class Coordinator:

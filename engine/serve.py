@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 import traceback
@@ -29,6 +30,7 @@ from pathlib import Path
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client import Histogram as PromHistogram
+from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -57,6 +59,8 @@ ROUTES = frozenset(
 ENV_PREFIX = "ALERTPOLICY_SERVE_"
 WORKER_START_SECONDS = 120
 """How long a worker may take to load a large policy before uvicorn gives up on it."""
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Where worker processes keep their metrics for ``/metrics`` to add up (prometheus-client)."""
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -275,10 +279,12 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """``GET /metrics``: Prometheus text format."""
-    return Response(
-        generate_latest(request.app.state.service.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    """``GET /metrics``: Prometheus text format; with several workers, all of them."""
+    registry = request.app.state.service.registry
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 async def openapi(request: Request) -> Response:
@@ -429,6 +435,14 @@ class Workers(Multiprocess):
     and reloads its policy in place, keeping its connections, exactly as with one process.
     """
 
+    def keep_subprocess_alive(self) -> None:
+        """Replace workers that died, dropping their live gauges from ``/metrics``."""
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        for pid in before - {process.pid for process in self.processes}:
+            if pid is not None:
+                prometheus_multiprocess.mark_process_dead(pid)
+
     def handle_hup(self) -> None:
         """Ask every worker to reload its policy now."""
         log.info("SIGHUP: asking %d workers to reload the policy", len(self.processes))
@@ -488,6 +502,8 @@ def run(settings: ServeSettings, host: str, port: int, workers: int = 1) -> None
         service.close()
         _check_policy(settings)
         os.environ.update(settings.to_env())
+        metrics_dir = tempfile.TemporaryDirectory(prefix="alertpolicy-metrics-")
+        os.environ[MULTIPROCESS_ENV] = metrics_dir.name  # workers share their metrics there
         config = uvicorn.Config(
             "engine.serve:app_from_env",
             factory=True,
@@ -497,7 +513,7 @@ def run(settings: ServeSettings, host: str, port: int, workers: int = 1) -> None
             log_level=settings.log_level,
             timeout_worker_healthcheck=WORKER_START_SECONDS,
         )
-        with listening_socket(host, port) as sock:
+        with metrics_dir, listening_socket(host, port) as sock:
             log.info("serving on %s:%d with %d workers", host, sock.getsockname()[1], workers)
             Workers(config, sockets=[sock]).run()
         return

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -500,6 +501,43 @@ def test_sighup_with_workers_reloads_every_worker_unless_the_policy_is_broken(
     assert status["last_reload"]["ok"] is False
     response = server.client.post("/v1/decisions", json=incident("small-school-bullying"))
     assert response.status_code == 200
+
+
+WORKER_INFO = re.compile(
+    r'^alertpolicy_config_info\{git="[^"]*",pid="(\d+)",revision="([^"]+)"\} 1\.0$', re.M
+)
+
+
+def serving_workers(server: Server) -> dict[int, str]:
+    """The revision each worker process serves, by pid, as /metrics reports them."""
+    text = server.client.get("/metrics", headers={"Connection": "close"}).text
+    return {int(pid): revision for pid, revision in WORKER_INFO.findall(text)}
+
+
+def test_metrics_with_workers_add_up_every_worker(start: Callable[..., Server]) -> None:
+    server = start("--workers", "2")
+    fresh = {"Connection": "close"}  # new connections, so that both workers answer some
+    for _ in range(12):
+        response = server.client.post(
+            "/v1/decisions", json=incident("small-school-bullying"), headers=fresh
+        )
+        assert response.status_code == 200
+    text = server.client.get("/metrics", headers=fresh).text
+    assert 'alertpolicy_decisions_total{code="",outcome="accepted"} 12.0' in text
+    assert 'alertpolicy_config_reloads_total{result="success"} 2.0' in text
+    assert "alertpolicy_config_last_reload_successful 1.0" in text
+    workers = serving_workers(server)
+    assert len(workers) == 2
+    assert set(workers.values()) == {server.revision(**fresh)}
+
+    killed = min(workers)
+    os.kill(killed, signal.SIGKILL)  # a worker crashes: it is replaced, and leaves /metrics
+    assert wait_until(
+        lambda: len(serving_workers(server)) == 2 and killed not in serving_workers(server),
+        seconds=30,
+    )
+    text = server.client.get("/metrics", headers=fresh).text
+    assert 'alertpolicy_decisions_total{code="",outcome="accepted"} 12.0' in text
 
 
 def server_revision(server: Server) -> str:
