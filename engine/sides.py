@@ -40,9 +40,10 @@ CHILD_TIMEOUT = 300.0
 RELOAD_NICENESS = 10
 """How much lower a reload's child runs than the service (``nice``), so that requests come
 first when the cores are busy.  Measured at trust scale with 2 workers under saturating
-load and 20 rewrites (tests/bench/bench_serve.py): at 0 the service answered 1,260/s with
-p99 98 ms; at 10, 2,500/s with p99 18-21 ms, each reload then taking longer (rewrites
-closer together are coalesced).  On an idle machine it changes nothing."""
+load and rewrites (tests/bench/bench_serve.py): at 0 the service answered 1,260/s with
+p99 98 ms; at 5, 2,028/s with p99 25 ms; at 10, 2,400-2,530/s with p99 18-21 ms, each
+reload then taking longer (rewrites closer together are coalesced).  On an idle machine
+it changes nothing."""
 
 _READ_SIZE = 1 << 20
 _ANSWERED, _PROBLEMS = "answer", "problems"
@@ -196,7 +197,9 @@ def _unpickle(data: bytes) -> tuple[str, object]:
 
     Unpickling builds many long-lived objects and no garbage among them: collections
     while it runs, or later over its objects, would be pauses with the interpreter lock
-    held.  Frozen (``gc.freeze``), they are still freed by reference counting.
+    held (unfrozen, the compile that follows a trust-scale reload paused other threads
+    for up to ~180 ms; frozen, ~45 ms).  Frozen (``gc.freeze``), they are still freed by
+    reference counting.
     """
     collecting = gc.isenabled()
     gc.disable()

@@ -415,18 +415,25 @@ def parse_incident(raw: object, policy: Policy) -> Incident:
     return _incident(raw)
 
 
-def _named(raw: dict, path: tuple[str, ...]) -> Iterator[tuple[tuple, str]]:
-    """Each name at ``path`` in ``raw`` (a list of texts, or the reporter) with its path.
+def _named(raw: dict) -> Iterator[tuple[tuple, str, str]]:
+    """(path, policy section, name) of each name the incident gives as text.
 
     Whatever is not text is left out: the schema check reports it.
     """
-    value: object = raw
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    if isinstance(value, str) and path == ("reported_by",):
-        yield path, nfc(value)
-    elif isinstance(value, list):
-        yield from (((*path, i), nfc(v)) for i, v in enumerate(value) if isinstance(v, str))
+    alerts = raw.get("alerts")
+    alerts = alerts if isinstance(alerts, dict) else {}
+    lists = [
+        (("categories",), "categories", raw.get("categories")),
+        (("alerts", "users"), "users", alerts.get("users")),
+        (("alerts", "alert_groups"), "alert_groups", alerts.get("alert_groups")),
+    ]
+    for path, section, items in lists:
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, str):
+                yield (*path, i), section, nfc(item)
+    reporter = raw.get("reported_by")
+    if isinstance(reporter, str):
+        yield ("reported_by",), "users", nfc(reporter)
 
 
 def _unknown_names(raw: dict, policy: Policy) -> list[Problem]:
@@ -439,20 +446,12 @@ def _unknown_names(raw: dict, policy: Policy) -> list[Problem]:
         "users": policy.users,
         "alert_groups": policy.alert_groups,
     }
-    checks = [
-        (("categories",), "categories"),
-        (("alerts", "users"), "users"),
-        (("alerts", "alert_groups"), "alert_groups"),
-        (("reported_by",), "users"),
-    ]
     problems = []
-    for where, section in checks:
-        for path, name in _named(raw, where):
-            if name not in known[section]:
-                code, what = _REFERENCE_KINDS[section]
-                hint = suggest(name, known[section])
-                message = f"{format_path(path)}: unknown {what} {name!r}{hint}"
-                problems.append(Problem(code, message, path=path, value=name))
+    for path, section, name in _named(raw):
+        if name not in known[section]:
+            code, what = _REFERENCE_KINDS[section]
+            message = f"{format_path(path)}: unknown {what} {name!r}{suggest(name, known[section])}"
+            problems.append(Problem(code, message, path=path, value=name))
     return problems
 
 

@@ -113,6 +113,20 @@ def test_first_load_serves_the_policy_and_reports_it(policy_dir: Path) -> None:
         coord.close()
 
 
+def test_the_info_metric_names_only_the_revision_serving(
+    coordinator: Coordinator, policy_dir: Path
+) -> None:
+    old = coordinator.current
+    assert old is not None
+    rename_user(policy_dir, "Jane Smith", "Jane Rolling")
+    outcome = coordinator.reload()
+    assert outcome.ok and outcome.revision != old.revision
+    registry = coordinator.registry
+    info = "alertpolicy_config_info"
+    assert sample(registry, info, {"revision": outcome.revision, "git": ""}) == 1
+    assert sample(registry, info, {"revision": old.revision, "git": ""}) is None
+
+
 def test_a_broken_edit_keeps_the_last_good_revision_and_says_where(
     coordinator: Coordinator, policy_dir: Path
 ) -> None:

@@ -183,11 +183,7 @@ def bench(policy: Path, workers: int, incidents: Path, args: argparse.Namespace)
     settled = False
     deadline = time.monotonic() + 300
     while last and time.monotonic() < deadline and not settled:
-        served = {
-            httpx.get(f"http://127.0.0.1:{port}/v1/policy", timeout=30).json()["revision"]
-            for _ in range(10)
-        }
-        settled = served == {last}
+        settled = served_everywhere(port, last)
         time.sleep(0.5)
     after = successful_reloads(port)
     server.terminate()
