@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from engine.errors import Problem, ProblemsError
+from alertpolicy.engine.errors import Problem, ProblemsError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -70,7 +70,7 @@ def fail_input(error: ProblemsError, fmt: str = "text") -> NoReturn:
 
 def load_or_exit(policy_dir: Path, fmt: str = "text") -> Any:
     """Load and check the policy at ``policy_dir``, or render its errors and exit 2."""
-    from engine.load import load_policy
+    from alertpolicy.engine.check.build import load_policy
 
     try:
         return load_policy(policy_dir)
@@ -121,8 +121,8 @@ def check(directory: Path | None, policy_dir: Path, strict: bool, fmt: str) -> N
     DIR defaults to --policy. Exit 0 when there are no errors (and no warnings with
     --strict), 1 when there are, 2 when DIR does not exist.
     """
-    from engine.lint import lint_policy
-    from engine.load import load_policy
+    from alertpolicy.engine.check.build import load_policy
+    from alertpolicy.engine.check.lint import lint_policy
 
     target = directory or policy_dir
     if not target.is_dir():
@@ -180,7 +180,7 @@ def check(directory: Path | None, policy_dir: Path, strict: bool, fmt: str) -> N
 
 def _output_style() -> Callable[..., str]:
     """``click.style`` when stdout is a terminal, else a style that adds nothing."""
-    from engine.auditreport import plain
+    from alertpolicy.engine.audit.report import plain
 
     return click.style if sys.stdout.isatty() else plain
 
@@ -224,8 +224,8 @@ def who(
     about an incident with both. Without --category the answer says, per user, for which
     categories they would be alerted. --user lists a user's own triggers instead.
     """
-    from engine.alertmap import AlertMap
-    from engine.auditreport import profile_json, profile_text, who_json, who_text
+    from alertpolicy.engine.audit.alertmap import AlertMap
+    from alertpolicy.engine.audit.report import profile_json, profile_text, who_json, who_text
 
     asked = {
         "categories": list(categories),
@@ -267,7 +267,7 @@ def _load_sides(base: str, head: str | None, policy_dir: Path, fmt: str) -> tupl
     """Both sides of a comparison (directory or git revision): (policy, label) each."""
     import gc
 
-    from engine.sides import load_sides
+    from alertpolicy.engine.check.sides import load_sides
 
     try:
         sides = load_sides(base, head, policy_dir)
@@ -293,8 +293,8 @@ def diff(base: str, head: str | None, policy_dir: Path, fmt: str, exit_code: boo
     working tree. With --exit-code: exit 1 when any alert, withheld status or setting
     changes, 0 when none; 2 on input errors (an invalid policy on either side).
     """
-    from engine.auditreport import diff_markdown, diff_text
-    from engine.diff import diff_policies
+    from alertpolicy.engine.audit.diff import diff_policies
+    from alertpolicy.engine.audit.report import diff_markdown, diff_text
 
     (base_policy, base_label), (head_policy, head_label) = _load_sides(base, head, policy_dir, fmt)
     result = diff_policies(base_policy, head_policy, labels=(base_label, head_label))
@@ -324,8 +324,8 @@ def replay(
     An incident that is invalid under one side only (a category removed, say) is
     reported as a change, with that side's errors.
     """
-    from engine.replay import read_incidents, replay_text
-    from engine.replay import replay as run_replay
+    from alertpolicy.engine.audit.replay import read_incidents, replay_text
+    from alertpolicy.engine.audit.replay import replay as run_replay
 
     (base_policy, base_label), (head_policy, head_label) = _load_sides(base, head, policy_dir, fmt)
     try:
@@ -360,7 +360,7 @@ def run_tests(directory: Path | None, policy_dir: Path, pattern: str | None, fmt
     DIR defaults to --policy. Exit 0 when every case passes, 1 when any fails or no
     case was found (or selected by --run), 2 when the policy or a test file is invalid.
     """
-    from engine.policytest import run_policy_tests
+    from alertpolicy.engine.policytest.suite import run_policy_tests
 
     target = directory or policy_dir
     policy = load_or_exit(target, fmt)
@@ -401,7 +401,7 @@ def _incident_lines(source: str) -> tuple[str, list[tuple[int | None, str]]]:
 
 def _incident_problem(label: str, line: int | None, problem: Problem) -> Problem:
     """``problem`` placed at ``label`` (and line), its field and value named in the message."""
-    from engine.errors import Location
+    from alertpolicy.engine.errors import Location
 
     message = problem.message
     if problem.path and str(problem.value) not in message:
@@ -432,11 +432,11 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
     decided (a rejected incident is a decision too: see "accepted"), 2 for a bad
     policy or bad input.
     """
-    from engine.compile import compile_policy
-    from engine.errors import IncidentError
-    from engine.evaluate import evaluate_incident
-    from engine.explain import explain_decision
-    from engine.validate import parse_incident
+    from alertpolicy.engine.check.incident import parse_incident
+    from alertpolicy.engine.decide.compiled import compile_policy
+    from alertpolicy.engine.decide.evaluate import evaluate_incident
+    from alertpolicy.engine.decide.explain import explain_decision
+    from alertpolicy.engine.errors import IncidentError
 
     policy = load_or_exit(policy_dir, fmt)
     label, entries = _incident_lines(source)
@@ -534,8 +534,8 @@ def serve(
     (with --workers N, every worker reloads). An invalid policy at start:
     its errors are printed and the exit code is 2, before anything listens.
     """
-    from engine.errors import PolicyError
-    from engine.serve import ServeSettings, StartError, run
+    from alertpolicy.engine.errors import PolicyError
+    from alertpolicy.engine.serve.app import ServeSettings, StartError, run
 
     settings = ServeSettings(
         policy_dir=policy_dir,

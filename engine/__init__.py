@@ -1,1 +1,5 @@
-"""alertpolicy's engine: load -> validate -> compile -> evaluate -> serve."""
+"""alertpolicy's engine, one sub-package per stage, imports pointing one way.
+
+``errors`` <- ``model`` <- ``rules`` <- ``load`` <- ``check`` <- ``decide`` <- ``audit``,
+``policytest`` <- ``serve`` (and ``cli`` on top).
+"""

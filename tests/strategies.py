@@ -14,7 +14,7 @@ from functools import cache
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from engine.model import (
+from alertpolicy.engine.model import (
     CATEGORY_PERMISSIONS,
     SYSTEM_PERMISSIONS,
     AlertGroup,

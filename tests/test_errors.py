@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import pytest
 
-from engine.errors import IncidentError, Location, PolicyError, Problem
-from engine.load import load_policy
-
-REPO = Path(__file__).resolve().parents[1]
+from alertpolicy.engine.check.build import load_policy
+from alertpolicy.engine.errors import IncidentError, Location, PolicyError, Problem
+from tests.helpers import REPO
 
 
 def test_a_policy_error_from_the_loader_pickles_with_every_located_problem() -> None:

@@ -1,6 +1,6 @@
 """The shipped example school (Northfield Academy, ``policy/``) is complete, clean and tested.
 
-Runs the real command, ``python cli.py ...``, from the repository root, as an admin would.
+Runs the real command, ``alertpolicy ...``, from the repository root, as an admin would.
 """
 
 from __future__ import annotations
@@ -8,15 +8,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from engine.load import load_policy
-from engine.policytest import load_cases
+from alertpolicy.engine.check.build import load_policy
+from alertpolicy.engine.policytest.suite import load_cases
+from tests.helpers import ALERTPOLICY, REPO
 
-REPO = Path(__file__).resolve().parents[1]
 POLICY = REPO / "policy"
 SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 
@@ -24,7 +22,7 @@ SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 def alertpolicy(*args: str) -> subprocess.CompletedProcess[str]:
     """Run ``alertpolicy ARGS...`` from the repository root."""
     return subprocess.run(
-        [sys.executable, "cli.py", *args],
+        [ALERTPOLICY, *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import yaml
 
+from alertpolicy.engine.check.lint import lint_policy
+from alertpolicy.engine.load.files import read_directory
 from engine import load, validate
-from engine.lint import lint_policy
-from engine.source import read_directory
 from tests.bench.generate import generate_policy
 
 REPO = Path(__file__).resolve().parents[2]

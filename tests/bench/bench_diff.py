@@ -22,12 +22,12 @@ from pathlib import Path
 
 import yaml
 
-from engine.alertmap import INCIDENT, AlertMap
-from engine.auditreport import diff_markdown
-from engine.diff import _trigger_changes, affected_triggers, diff_policies
-from engine.gitsource import read_git
-from engine.load import load_source
-from engine.policychanges import compare_objects
+from alertpolicy.engine.audit.alertmap import INCIDENT, AlertMap
+from alertpolicy.engine.audit.changes import compare_objects
+from alertpolicy.engine.audit.diff import _trigger_changes, affected_triggers, diff_policies
+from alertpolicy.engine.audit.report import diff_markdown
+from alertpolicy.engine.check.build import load_source
+from alertpolicy.engine.load.git import read_git
 from tests.bench.generate import generate_policy
 
 REPO = Path(__file__).resolve().parents[2]

@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.compile import compile_policy
-from engine.evaluate import evaluate_incident, fired_rules
-from engine.load import load_policy
-from engine.model import Decision, Incident
-from engine.reference import reference_decision
-from engine.validate import parse_incident
+from alertpolicy.engine.check.build import load_policy
+from alertpolicy.engine.check.incident import parse_incident
+from alertpolicy.engine.decide.compiled import compile_policy
+from alertpolicy.engine.decide.evaluate import evaluate_incident, fired_rules
+from alertpolicy.engine.model import Decision, Incident
 from tests.bench.generate import generate_incidents, generate_policy
+from tests.reference import reference_decision
 
 
 def rss_mb() -> float:

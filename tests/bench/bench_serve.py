@@ -36,8 +36,8 @@ from pathlib import Path
 
 import httpx
 
-from engine.load import load_policy
-from engine.source import read_directory, revision_of
+from alertpolicy.engine.check.build import load_policy
+from alertpolicy.engine.load.files import read_directory, revision_of
 from tests.bench.generate import generate_incidents, generate_policy
 
 REPO = Path(__file__).resolve().parents[2]

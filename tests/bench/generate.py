@@ -28,8 +28,8 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from engine.errors import Location
-from engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy
+from alertpolicy.engine.errors import Location
+from alertpolicy.engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy
 from tests.bench.schools import (
     CATEGORIES,
     FIRST,
@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.incidents:
         if args.incidents_out is None:
             parser.error("--incidents needs --incidents-out FILE.jsonl")
-        from engine.load import load_policy
+        from alertpolicy.engine.check.build import load_policy
 
         policy = load_policy(out)
         lines = [

@@ -1,0 +1,189 @@
+"""The policy as typed, immutable values: settings, user groups, users, alert groups, rules.
+
+The loader builds a :class:`Policy` once; everything downstream (compile, evaluate, lint,
+diff, serve) reads these objects and never a raw YAML mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, NoReturn
+
+from alertpolicy.engine.errors import Location
+
+CATEGORY_PERMISSIONS = ("view_students", "view_incidents", "add_incidents")
+SYSTEM_PERMISSIONS = ("view_student_details", "view_students_list", "admin")
+ALL_CATEGORIES = "*"
+"""The ``category_permissions`` key that grants on every category, now and later."""
+
+PermissionMode = Literal["every_category", "any_category"]
+MatchMode = Literal["any", "all"]
+Access = Literal["full", "needs_key", "none"]
+TriggerKind = Literal["category", "student", "student_group"]
+TRIGGER_KINDS: tuple[TriggerKind, ...] = ("category", "student", "student_group")
+ALERT_PERMISSIONS = ("view_students", "view_incidents")
+"""Category permissions a user group needs for its users to receive automatic alerts."""
+
+
+class FrozenMap(dict):
+    """A read-only mapping: every way of changing it raises ``TypeError``.
+
+    A ``dict`` underneath, so that policies pickle (to load two revisions in parallel
+    processes) and read as fast as a plain dict.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(f"{type(self).__name__} is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict]]:
+        return FrozenMap, (dict(self),)
+
+    def __repr__(self) -> str:
+        return f"frozen_map({dict.__repr__(self)})"
+
+
+def frozen_map(items: Mapping | None = None) -> Mapping:
+    """A read-only, key-sorted mapping (so iteration order is deterministic)."""
+    items = items or {}
+    return FrozenMap({k: items[k] for k in sorted(items)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """School-wide switches (CPOMS Admin > Settings)."""
+
+    enforce_at_least_one_alert: bool = False
+    automatic_alerts_count_for_enforcement: bool = True
+    automatic_alert_permission: PermissionMode = "every_category"
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class UserGroup:
+    """A user group: system permissions and per-category permissions.
+
+    ``category_permissions`` maps a category name (or ``"*"`` for every category) to the
+    permissions granted on it.
+    """
+
+    name: str
+    system_permissions: frozenset[str] = frozenset()
+    category_permissions: Mapping[str, frozenset[str]] = field(default_factory=frozen_map)
+    location: Location | None = field(default=None, compare=False)
+
+    def grants(self, category: str, permission: str) -> bool:
+        """Whether this group grants ``permission`` on ``category`` (directly or via ``*``)."""
+        for key in (category, ALL_CATEGORIES):
+            if permission in self.category_permissions.get(key, frozenset()):
+                return True
+        return False
+
+    def has_system(self, permission: str) -> bool:
+        """Whether this group grants the system permission ``permission``."""
+        return permission in self.system_permissions
+
+
+@dataclass(frozen=True)
+class User:
+    """A member of staff. ``id`` is the username the policy refers to them by."""
+
+    id: str
+    name: str
+    email: str
+    user_group: str
+    key_holder: bool = False
+    active: bool = True
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Who to alert: users, every user of some user groups, members of alert groups."""
+
+    users: tuple[str, ...] = ()
+    user_groups: tuple[str, ...] = ()
+    alert_groups: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        """True when no one at all is named."""
+        return not (self.users or self.user_groups or self.alert_groups)
+
+
+@dataclass(frozen=True)
+class AlertGroup:
+    """A named set of staff that can be chosen in one click (e.g. "DSLs")."""
+
+    name: str
+    description: str = ""
+    users: tuple[str, ...] = ()
+    user_groups: tuple[str, ...] = ()
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Triggers:
+    """When an automatic alert fires: categories, students (MIS ids), student groups."""
+
+    categories: tuple[str, ...] = ()
+    students: tuple[str, ...] = ()
+    student_groups: tuple[str, ...] = ()
+
+    def by_kind(self) -> dict[TriggerKind, tuple[str, ...]]:
+        """The non-empty trigger lists keyed by kind (``category``, ``student``, ...)."""
+        kinds: dict[TriggerKind, tuple[str, ...]] = {
+            "category": self.categories,
+            "student": self.students,
+            "student_group": self.student_groups,
+        }
+        return {k: v for k, v in kinds.items() if v}
+
+
+@dataclass(frozen=True)
+class AutomaticAlert:
+    """An automatic-alert rule: notify ``notify`` when ``when`` matches an incident."""
+
+    id: str
+    notify: Targets
+    when: Triggers
+    match: MatchMode = "any"
+    description: str = ""
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    """One file the policy was read from: path relative to the policy root, content hash."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A whole, loaded and checked policy: one revision of a school's alert routing."""
+
+    settings: Settings = field(default_factory=Settings)
+    categories: tuple[str, ...] = ()
+    user_groups: Mapping[str, UserGroup] = field(default_factory=frozen_map)
+    users: Mapping[str, User] = field(default_factory=frozen_map)
+    alert_groups: Mapping[str, AlertGroup] = field(default_factory=frozen_map)
+    automatic_alerts: tuple[AutomaticAlert, ...] = ()
+    files: tuple[PolicyFile, ...] = ()
+    revision: str = ""
+    """Content hash of the policy files, plus the git commit where the policy is in git."""
+    category_locations: Mapping[str, Location] = field(default_factory=frozen_map, compare=False)
+    """Where each category is declared (in a ``categories:`` list)."""
+
+    def group_of(self, user_id: str) -> UserGroup:
+        """The user group of a user."""
+        return self.user_groups[self.users[user_id].user_group]
+
+    def users_in_group(self, user_group: str) -> tuple[str, ...]:
+        """Ids of every user in ``user_group``, sorted."""
+        return tuple(u.id for u in self.users.values() if u.user_group == user_group)

@@ -1,0 +1,268 @@
+"""What a policy test case expects of a decision, and how a decision differs from it.
+
+A case's ``expect:`` mapping (see :mod:`alertpolicy.engine.policytest.suite`) becomes an
+:class:`Expectation`. Only what is written down is checked; a list that is written down
+must match exactly, and an entry of ``withheld``, ``warnings`` or ``reasons`` matches
+every actual entry that agrees on the fields it gives. :func:`differences` says, one
+plain-English line each, where a decision departs from the expectation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from alertpolicy.engine.model import (
+    Decision,
+    DecisionWarning,
+    MissingPermission,
+    Policy,
+    Reason,
+    Withheld,
+)
+
+
+@dataclass(frozen=True)
+class ExpectedReason:
+    """One expected reason of a recipient; ``None`` fields match anything."""
+
+    source: str
+    alert_group: str | None = None
+    rule: str | None = None
+    matched: tuple[tuple[str, str], ...] | None = None
+
+    def matches(self, reason: Reason) -> bool:
+        """Whether ``reason`` agrees on every field this expectation gives."""
+        return (
+            self.source == reason.source
+            and self.alert_group in (None, reason.alert_group)
+            and self.rule in (None, reason.rule)
+            and self.matched in (None, reason.matched)
+        )
+
+
+@dataclass(frozen=True)
+class ExpectedRecipient:
+    """What is expected of one recipient; ``None`` means not checked."""
+
+    user: str
+    access: str | None = None
+    reasons: tuple[ExpectedReason, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ExpectedWithheld:
+    """One expected withheld entry; ``None`` fields match anything."""
+
+    user: str
+    reason: str
+    source: str | None = None
+    rule: str | None = None
+    alert_group: str | None = None
+    missing: tuple[MissingPermission, ...] | None = None
+
+    def matches(self, withheld: Withheld) -> bool:
+        """Whether ``withheld`` agrees on every field this expectation gives."""
+        return (
+            self.user == withheld.user
+            and self.reason == withheld.reason
+            and self.source in (None, withheld.source)
+            and self.rule in (None, withheld.rule)
+            and self.alert_group in (None, withheld.alert_group)
+            and (self.missing is None or sorted(self.missing) == sorted(withheld.missing))
+        )
+
+
+@dataclass(frozen=True)
+class ExpectedWarning:
+    """One expected warning: its code and, if given, the user it names."""
+
+    code: str
+    user: str | None = None
+
+    def matches(self, warning: DecisionWarning) -> bool:
+        """Whether ``warning`` has this code (and names this user, if one is given)."""
+        return self.code == warning.code and self.user in (None, warning.user)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The expected decision. ``None`` (and ``rejection_given=False``) means not checked."""
+
+    accepted: bool
+    rejection_given: bool = False
+    rejection: str | None = None
+    recipients: tuple[ExpectedRecipient, ...] | None = None
+    withheld: tuple[ExpectedWithheld, ...] | None = None
+    warnings: tuple[ExpectedWarning, ...] | None = None
+
+
+# ------------------------------------------------------------------ reading
+
+
+def read_expectation(data: Mapping[str, Any]) -> Expectation:
+    """The expectation a test case's ``expect:`` mapping (already schema-checked) writes down."""
+    return Expectation(
+        accepted=data["accepted"],
+        rejection_given="rejection" in data,
+        rejection=data.get("rejection"),
+        recipients=_expected_recipients(data["recipients"]) if "recipients" in data else None,
+        withheld=(
+            tuple(_expected_withheld(w) for w in data["withheld"]) if "withheld" in data else None
+        ),
+        warnings=(
+            tuple(
+                ExpectedWarning(w)
+                if isinstance(w, str)
+                else ExpectedWarning(w["code"], w.get("user"))
+                for w in data["warnings"]
+            )
+            if "warnings" in data
+            else None
+        ),
+    )
+
+
+def _expected_recipients(data: list | Mapping) -> tuple[ExpectedRecipient, ...]:
+    if isinstance(data, list):
+        return tuple(ExpectedRecipient(user) for user in data)
+    out = []
+    for user, spec in data.items():
+        spec = spec or {}
+        reasons = spec.get("reasons")
+        out.append(
+            ExpectedRecipient(
+                user,
+                access=spec.get("access"),
+                reasons=tuple(_expected_reason(r) for r in reasons)
+                if reasons is not None
+                else None,
+            )
+        )
+    return tuple(out)
+
+
+def _expected_reason(data: Mapping[str, Any]) -> ExpectedReason:
+    matched = data.get("matched")
+    return ExpectedReason(
+        source=data["source"],
+        alert_group=data.get("alert_group"),
+        rule=data.get("rule"),
+        matched=tuple(sorted(matched.items())) if matched is not None else None,
+    )
+
+
+def _expected_withheld(data: Mapping[str, Any]) -> ExpectedWithheld:
+    missing = data.get("missing")
+    return ExpectedWithheld(
+        user=data["user"],
+        reason=data["reason"],
+        source=data.get("source"),
+        rule=data.get("rule"),
+        alert_group=data.get("alert_group"),
+        missing=(
+            tuple(MissingPermission(m["category"], m["permission"]) for m in missing)
+            if missing is not None
+            else None
+        ),
+    )
+
+
+def _shown(entry: object) -> str:
+    """An expected or actual entry as written in a test file: ``{user: x, reason: y}``."""
+    parts = []
+    for key, value in vars(entry).items():
+        if value is None or value == ():
+            continue
+        if key == "matched":
+            value = "{" + ", ".join(f"{kind}: {v}" for kind, v in value) + "}"
+        elif key == "missing":
+            value = ", ".join(f"{m.permission} on {m.category}" for m in value)
+        parts.append(f"{key}: {value}")
+    return "{" + ", ".join(parts) + "}"
+
+
+# ------------------------------------------------------------------ comparing
+
+
+def differences(expect: Expectation, decision: Decision, policy: Policy) -> tuple[str, ...]:
+    """How ``decision`` differs from ``expect``, one plain-English line each (empty: passed)."""
+    out: list[str] = []
+    if decision.accepted != expect.accepted:
+        wanted = "accepted" if expect.accepted else "rejected"
+        got = "accepted" if decision.accepted else "rejected"
+        if decision.rejection is not None:
+            got += f" ({decision.rejection.code}: {decision.rejection.message})"
+        out.append(f"expected the incident to be {wanted}, but it was {got}")
+    if expect.rejection_given:
+        actual = decision.rejection.code if decision.rejection else None
+        if actual != expect.rejection:
+            out.append(f"rejection: expected {expect.rejection or 'none'}, got {actual or 'none'}")
+    if expect.recipients is not None:
+        out += _recipient_differences(expect.recipients, decision, policy)
+    if expect.withheld is not None:
+        out += _withheld_differences(expect.withheld, decision)
+    if expect.warnings is not None:
+        out += _warning_differences(expect.warnings, decision)
+    return tuple(out)
+
+
+def _who(policy: Policy, user: str) -> str:
+    known = policy.users.get(user)
+    return f"{user} ({known.name})" if known else f"{user} (no such user in the policy)"
+
+
+def _reason_words(reason: Reason) -> str:
+    if reason.source == "user":
+        return "chosen by name"
+    if reason.source == "alert_group":
+        return f"alert group {reason.alert_group}"
+    return f"automatic alert {reason.rule}"
+
+
+def _recipient_differences(
+    expected: tuple[ExpectedRecipient, ...], decision: Decision, policy: Policy
+) -> Iterator[str]:
+    actual = {r.user: r for r in decision.recipients}
+    wanted = {e.user: e for e in expected}
+    for user in sorted(set(wanted) - set(actual)):
+        why = [w.message() for w in decision.withheld if w.user == user]
+        tail = f" — withheld: {'; '.join(why)}" if why else ""
+        yield f"missing recipient {_who(policy, user)}{tail}"
+    for user in sorted(set(actual) - set(wanted)):
+        via = ", ".join(_reason_words(r) for r in actual[user].reasons)
+        yield f"unexpected recipient {_who(policy, user)} via {via}"
+    for user in sorted(set(actual) & set(wanted)):
+        expectation, recipient = wanted[user], actual[user]
+        if expectation.access is not None and expectation.access != recipient.access:
+            yield f"access of {user}: expected {expectation.access}, got {recipient.access}"
+        if expectation.reasons is not None:
+            for reason in expectation.reasons:
+                if not any(reason.matches(r) for r in recipient.reasons):
+                    yield f"reasons of {user}: missing {_shown(reason)}"
+            for actual_reason in recipient.reasons:
+                if not any(reason.matches(actual_reason) for reason in expectation.reasons):
+                    yield f"reasons of {user}: unexpected {_shown(actual_reason)}"
+
+
+def _withheld_differences(
+    expected: tuple[ExpectedWithheld, ...], decision: Decision
+) -> Iterator[str]:
+    for entry in expected:
+        if not any(entry.matches(w) for w in decision.withheld):
+            yield f"missing withheld {_shown(entry)}"
+    for withheld in decision.withheld:
+        if not any(entry.matches(withheld) for entry in expected):
+            yield f"unexpected withheld: {withheld.message()}"
+
+
+def _warning_differences(
+    expected: tuple[ExpectedWarning, ...], decision: Decision
+) -> Iterator[str]:
+    for entry in expected:
+        if not any(entry.matches(w) for w in decision.warnings):
+            yield f"missing warning {_shown(entry)}"
+    for warning in decision.warnings:
+        if not any(entry.matches(warning) for entry in expected):
+            yield f"unexpected warning {warning.code}: {warning.message}"
