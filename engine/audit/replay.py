@@ -17,12 +17,8 @@ from pathlib import Path
 from alertpolicy.engine.check.incident import parse_incident
 from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
-from alertpolicy.engine.errors import IncidentError, Location, Problem, ProblemsError
+from alertpolicy.engine.errors import IncidentError, IncidentFileError, Location, Problem
 from alertpolicy.engine.model import Decision, Policy
-
-
-class IncidentFileError(ProblemsError):
-    """The incidents file cannot be read: not found, or a line that is not JSON."""
 
 
 @dataclass(frozen=True)

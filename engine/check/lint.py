@@ -13,12 +13,13 @@ Every finding is a warning with a stable code:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import TypeVar
 
 from alertpolicy.engine.errors import Location, Problem, sorted_problems
-from alertpolicy.engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy, User, UserGroup
+from alertpolicy.engine.model import ALERT_PERMISSIONS, Policy, User, UserGroup
+from alertpolicy.engine.rules import Membership, Permissions, conditions
 
 _Defined = TypeVar("_Defined", User, UserGroup)
 _NO_PLACE = Location("", 0, 0)
@@ -51,65 +52,50 @@ def _active_members(policy: Policy) -> dict[str, tuple[str, ...]]:
     return {name: tuple(ids) for name, ids in members.items()}
 
 
-def _lacking(group: UserGroup, category: str) -> tuple[str, ...]:
-    """The alert permissions ``group`` lacks on ``category``."""
-    return tuple(p for p in ALERT_PERMISSIONS if not group.grants(category, p))
-
-
-def _alertable_somewhere(group: UserGroup) -> bool:
-    """Whether ``group`` grants both alert permissions on at least one category."""
-    return any(
-        all(p in perms for p in ALERT_PERMISSIONS) for perms in group.category_permissions.values()
-    )
-
-
-def _recipients(policy: Policy, rule: AutomaticAlert) -> Iterator[tuple[str, str, str]]:
-    """Whom a rule notifies: (``user`` or ``user_group``, name, how it names them)."""
-    for uid in rule.notify.users:
-        yield "user", uid, "named directly"
-    for group in rule.notify.user_groups:
-        yield "user_group", group, "named directly"
-    for name in rule.notify.alert_groups:
-        alert_group = policy.alert_groups[name]
-        for uid in alert_group.users:
-            yield "user", uid, f"member of alert group {name}"
-        for group in alert_group.user_groups:
-            yield "user_group", group, f"member of alert group {name}"
-
-
 def _rules_never_send(policy: Policy) -> Iterator[Problem]:
     active = _active_members(policy)
+    permissions, membership = Permissions(policy), Membership(policy)
 
     @cache
     def lacking(group: str, categories: tuple[str, ...]) -> str:
-        user_group = policy.user_groups[group]
         if not categories:
-            if _alertable_somewhere(user_group):
+            if permissions.alert_categories(group):
                 return ""
             return "view_students and view_incidents on any category"
         parts = [
-            f"{' and '.join(missing)} on {category}"
+            f"{' and '.join(p for p in ALERT_PERMISSIONS if p in missing)} on {category}"
             for category in categories
-            if (missing := _lacking(user_group, category))
+            if (missing := permissions.lacking(group, category))
         ]
         return "; ".join(parts)
 
-    for index, rule in enumerate(policy.automatic_alerts):
+    if permissions.mode == "none":
+        return
+    for index, (rule, condition) in enumerate(
+        zip(policy.automatic_alerts, conditions(policy), strict=True)
+    ):
         seen: set[tuple[str, str]] = set()
-        for kind, name, via in _recipients(policy, rule):
+        categories = tuple(condition.accepts.get("category", ()))
+        categories = tuple(sorted(categories, key=_listed_first(rule.when.categories)))
+        for kind, name, via in membership.named(rule.notify):
             if (kind, name) in seen:
                 continue
             seen.add((kind, name))
+            how = (
+                "named directly"
+                if via.kind != "alert_group"
+                else f"member of alert group {via.name}"
+            )
             if kind == "user":
                 user = policy.users[name]
                 if not user.active:
                     continue
-                group, who = user.user_group, f"{name} ({user.name}, {via})"
+                group, who = user.user_group, f"{name} ({user.name}, {how})"
             else:
                 if not active.get(name):
                     continue
-                group, who = name, f"the users of user group {name} ({via})"
-            missing = lacking(group, rule.when.categories)
+                group, who = name, f"the users of user group {name} ({how})"
+            missing = lacking(group, categories)
             if not missing:
                 continue
             never = "can never alert" if not rule.when.categories else "cannot alert"
@@ -121,6 +107,12 @@ def _rules_never_send(policy: Policy) -> Iterator[Problem]:
                 rule.location,
                 ("automatic_alerts", index),
             )
+
+
+def _listed_first(listed: tuple[str, ...]) -> Callable[[str], tuple[int, str]]:
+    """Sort key: the categories a rule lists, in its order, then the sub-categories."""
+    order = {name: n for n, name in enumerate(listed)}
+    return lambda category: (order.get(category, len(order)), category)
 
 
 def _alert_group_warnings(policy: Policy) -> Iterator[Problem]:
@@ -150,19 +142,20 @@ def _alert_group_warnings(policy: Policy) -> Iterator[Problem]:
 
 def _unalerted_categories(policy: Policy) -> Iterator[Problem]:
     active = _active_members(policy)
+    permissions, membership = Permissions(policy), Membership(policy)
     reached: set[str] = set()
-    for rule in policy.automatic_alerts:
-        waiting = [c for c in rule.when.categories if c not in reached]
+    for rule, condition in zip(policy.automatic_alerts, conditions(policy), strict=True):
+        waiting = [c for c in condition.accepts.get("category", ()) if c not in reached]
         if not waiting:
             continue
         groups: set[str] = set()
-        for kind, name, _via in _recipients(policy, rule):
+        for kind, name, _via in membership.named(rule.notify):
             if kind == "user" and policy.users[name].active:
                 groups.add(policy.users[name].user_group)
             elif kind == "user_group" and active.get(name):
                 groups.add(name)
         for category in waiting:
-            if any(not _lacking(policy.user_groups[g], category) for g in groups):
+            if any(permissions.gate(g, (category,)) is None for g in groups):
                 reached.add(category)
     for category in policy.categories:
         if category not in reached:
@@ -212,7 +205,7 @@ def _where_to_add_admin_key_holder(
             f"give an active user of {user.user_group} key_holder: true, "
             f"for example {user.id} ({user.name}) here",
         )
-    if group := _first_written(policy.user_groups[name] for name in admin_groups):
+    if group := _first_written(policy.user_groups[name] for name in sorted(admin_groups)):
         return (
             group.location,
             ("user_groups", group.name),
