@@ -8,12 +8,16 @@ Every finding is a warning with a stable code:
 - ``category-unalerted``: no automatic alert reaches anyone about a category;
 - ``enforcement-off``: incidents can be submitted without alerting anyone;
 - ``no-admin-key-holder``: no active Admin Key Holder (placed where one would be made);
-- ``inactive-user-named``: a rule or alert group names an inactive user.
+- ``inactive-user-named``: a rule or alert group names an inactive user;
+- ``permission-gate-off``: ``automatic_alert_permission: none``: automatic alerts reach
+  people who may not be allowed to open the incident;
+- ``rule-id-names-student``: a rule's id contains a student id it lists (rule ids go into
+  decision logs and diffs, which must not carry student ids).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import TypeVar
 
@@ -35,6 +39,7 @@ def lint_policy(policy: Policy) -> tuple[Problem, ...]:
             *_setting_warnings(policy),
             *_admin_key_holder_warnings(policy),
             *_inactive_users_named(policy),
+            *_rule_ids_naming_students(policy),
         ]
     )
 
@@ -71,12 +76,11 @@ def _rules_never_send(policy: Policy) -> Iterator[Problem]:
 
     if permissions.mode == "none":
         return
-    for index, (rule, condition) in enumerate(
-        zip(policy.automatic_alerts, conditions(policy), strict=True)
-    ):
+    for index, rule in enumerate(policy.automatic_alerts):
         seen: set[tuple[str, str]] = set()
-        categories = tuple(condition.accepts.get("category", ()))
-        categories = tuple(sorted(categories, key=_listed_first(rule.when.categories)))
+        # The categories the rule lists: a sub-category it fires for through its parent is
+        # judged with the parent, unless a user group deliberately lists it otherwise.
+        categories = rule.when.categories
         for kind, name, via in membership.named(rule.notify):
             if (kind, name) in seen:
                 continue
@@ -107,12 +111,6 @@ def _rules_never_send(policy: Policy) -> Iterator[Problem]:
                 rule.location,
                 ("automatic_alerts", index),
             )
-
-
-def _listed_first(listed: tuple[str, ...]) -> Callable[[str], tuple[int, str]]:
-    """Sort key: the categories a rule lists, in its order, then the sub-categories."""
-    order = {name: n for n, name in enumerate(listed)}
-    return lambda category: (order.get(category, len(order)), category)
 
 
 def _alert_group_warnings(policy: Policy) -> Iterator[Problem]:
@@ -169,6 +167,16 @@ def _unalerted_categories(policy: Policy) -> Iterator[Problem]:
 
 
 def _setting_warnings(policy: Policy) -> Iterator[Problem]:
+    if policy.settings.automatic_alert_permission == "none":
+        yield _warning(
+            "permission-gate-off",
+            "automatic_alert_permission is none: the permission gate is off, so automatic "
+            "alerts reach every active user they name, including staff whose user group may "
+            "not view the incident's category (each such decision warns "
+            "recipient_cannot_open); use every_category to alert only staff who may open it",
+            policy.settings.location or _policy_start(policy),
+            ("settings", "automatic_alert_permission"),
+        )
     if not policy.settings.enforce_at_least_one_alert:
         yield _warning(
             "enforcement-off",
@@ -266,3 +274,17 @@ def _inactive_users_named(policy: Policy) -> Iterator[Problem]:
                     alert_group.location,
                     ("alert_groups", name, "members", "users"),
                 )
+
+
+def _rule_ids_naming_students(policy: Policy) -> Iterator[Problem]:
+    for index, rule in enumerate(policy.automatic_alerts):
+        named = sorted(s for s in set(rule.when.students) if s.casefold() in rule.id.casefold())
+        if named:
+            yield _warning(
+                "rule-id-names-student",
+                f"automatic alert {rule.id} has student id {', '.join(named)} in its id: rule "
+                "ids appear in decision logs, diffs and pull requests, which must not carry "
+                "student ids; rename it after what it is for (e.g. ehcp-student-to-senco)",
+                rule.location,
+                ("automatic_alerts", index, "id"),
+            )
