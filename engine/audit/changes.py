@@ -12,6 +12,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from alertpolicy.engine.model import AutomaticAlert, Policy, Targets, Triggers
 
@@ -25,7 +26,7 @@ class SettingChange:
     after: object
     effect: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The setting change as in ``schemas/diff.schema.json``."""
         return {
             "setting": self.setting,
@@ -43,7 +44,7 @@ class PolicyChange:
     subject: str
     detail: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The object change as in ``schemas/diff.schema.json``."""
         return {"kind": self.kind, "subject": self.subject, "detail": self.detail}
 
@@ -110,10 +111,10 @@ def describe_rule_edit(old: AutomaticAlert, new: AutomaticAlert) -> str:
 def _same_rule(old: AutomaticAlert, new: AutomaticAlert) -> bool:
     """Whether two rules route alike (description and location aside)."""
 
-    def norm_when(t: Triggers) -> tuple:
+    def norm_when(t: Triggers) -> tuple[frozenset[str], ...]:
         return (frozenset(t.categories), frozenset(t.students), frozenset(t.student_groups))
 
-    def norm_notify(t: Targets) -> tuple:
+    def norm_notify(t: Targets) -> tuple[frozenset[str], ...]:
         return (frozenset(t.users), frozenset(t.user_groups), frozenset(t.alert_groups))
 
     return (

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from alertpolicy.engine.audit.alertmap import (
     INCIDENT,
@@ -72,11 +72,11 @@ class AlertChange:
     every_category: bool = False
     """True when ``categories`` are every category both revisions have."""
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[tuple[int, str], str, int]:
         """Order by trigger (kind, value), user, then kind of change."""
         return (self.trigger.sort_key(), self.user, CHANGE_ORDER.index(self.change))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The alert change as in ``schemas/diff.schema.json``."""
         return {
             "trigger": {"kind": self.trigger.kind, "value": self.trigger.value},
@@ -129,7 +129,7 @@ class PolicyDiff:
         parts.extend(s.effect.split(":")[0] for s in self.settings)
         return "; ".join(parts)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The whole diff as in ``schemas/diff.schema.json`` (stable order)."""
         return {
             "base": {"label": self.base[0], "revision": self.base[1]},
@@ -158,14 +158,18 @@ def _users(count: int, verb: str) -> str:
 # ------------------------------------------------------------------ the diff
 
 
-def _restrict(standing: Standing | None, common: frozenset[str]) -> tuple[frozenset, frozenset]:
+def _restrict(
+    standing: Standing | None, common: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
     """(alerted_in, withheld_in) on the categories both revisions share."""
     if standing is None:
         return frozenset(), frozenset()
     return standing.alerted_in & common, standing.withheld_in & common
 
 
-def _withheld_detail(amap: AlertMap, standing: Standing, categories: Iterable[str]) -> tuple:
+def _withheld_detail(
+    amap: AlertMap, standing: Standing, categories: Iterable[str]
+) -> tuple[str, str]:
     """(reason, detail) for a user withheld in ``categories`` under ``amap``'s policy."""
     if standing.inactive:
         return "inactive", f"{standing.user} is inactive"
@@ -193,10 +197,12 @@ def _trigger_changes(
         a0, w0 = _restrict(old, common)
         a1, w1 = _restrict(new, common)
         if a0 == a1 and w0 == w1:
-            restricted = (
-                old is not None and new is not None and old.restricted_to != new.restricted_to
-            )
-            if a1 and restricted:
+            if (
+                a1
+                and old is not None
+                and new is not None
+                and old.restricted_to != new.restricted_to
+            ):
                 out.append(
                     _restriction_change(trigger, user, old, new, base_map, head_map, objects)
                 )

@@ -7,6 +7,7 @@ markdown for a pull-request comment, and JSON-ready mappings in a stable order.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from alertpolicy.engine.audit.alertmap import (
     INCIDENT,
@@ -52,7 +53,7 @@ def _withheld_text(amap: AlertMap, standing: Standing, categories: tuple[str, ..
 
 def who_json(
     amap: AlertMap, standings: Mapping[str, Standing], query: Mapping[str, list[str]]
-) -> dict:
+) -> dict[str, Any]:
     """The answer to ``who`` as a JSON-ready mapping."""
     categories = tuple(query.get("categories", ()))
     alerted, withheld = [], []
@@ -154,7 +155,7 @@ def who_text(
     return lines
 
 
-def profile_json(profile: Profile) -> dict:
+def profile_json(profile: Profile) -> dict[str, Any]:
     """A user's own triggers as a JSON-ready mapping."""
     user = profile.user
     return {

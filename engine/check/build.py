@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 from alertpolicy.engine.check.merge import Definition, Merged, merge
 from alertpolicy.engine.check.references import REFERENCE_KINDS, TARGETS, reference_problems
 from alertpolicy.engine.check.schema import quick_check, schema_problems, schema_validator
-from alertpolicy.engine.errors import PolicyError, Problem
+from alertpolicy.engine.errors import PathItem, PolicyError, Problem
 from alertpolicy.engine.load.files import PolicySource, read_directory, revision_of
 from alertpolicy.engine.load.safeyaml import (
     Document,
@@ -110,7 +110,7 @@ def build_policy(
         ]
         problems.extend(found)
         problems.extend(_loose_boolean_problems(document, {p.path for p in found}))
-    broken: dict[str, set[tuple]] = {}
+    broken: dict[str, set[tuple[PathItem, ...]]] = {}
     for problem in problems:
         if problem.location is not None:
             broken.setdefault(problem.location.file, set()).add(problem.path[:2])
@@ -122,7 +122,9 @@ def build_policy(
     return _policy(source, merged)
 
 
-def _loose_boolean_problems(document: Document, reported: set[tuple]) -> Iterator[Problem]:
+def _loose_boolean_problems(
+    document: Document, reported: set[tuple[PathItem, ...]]
+) -> Iterator[Problem]:
     """``yes``/``no``/``on``/``off`` where true/false is expected: other tools read text."""
     for path, node in document.loose_booleans:
         if path in reported:

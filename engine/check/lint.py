@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import TypeVar
 
-from alertpolicy.engine.errors import Location, Problem, sorted_problems
+from alertpolicy.engine.errors import Location, PathItem, Problem, sorted_problems
 from alertpolicy.engine.model import ALERT_PERMISSIONS, Policy, User, UserGroup
 from alertpolicy.engine.rules import Membership, Permissions, conditions
 
@@ -44,7 +44,9 @@ def lint_policy(policy: Policy) -> tuple[Problem, ...]:
     )
 
 
-def _warning(code: str, message: str, location: Location | None, path: tuple) -> Problem:
+def _warning(
+    code: str, message: str, location: Location | None, path: tuple[PathItem, ...]
+) -> Problem:
     return Problem(code, message, location, path=path, severity="warning")
 
 
@@ -204,7 +206,7 @@ def _admin_key_holder_warnings(policy: Policy) -> Iterator[Problem]:
 
 def _where_to_add_admin_key_holder(
     policy: Policy, admin_groups: set[str], admins: list[User]
-) -> tuple[Location | None, tuple, str]:
+) -> tuple[Location | None, tuple[PathItem, ...], str]:
     """The place an admin would edit to make someone an Admin Key Holder, and what to do."""
     if user := _first_written(admins):
         return (

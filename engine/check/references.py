@@ -32,7 +32,7 @@ Reference = tuple[Document, tuple[PathItem, ...], str, str, bool]
 def _restrictions(section: str, name: str, definition: Definition) -> Iterator[Reference]:
     restricted = definition.field("restricted_to") or {}
     for i, group in enumerate(restricted.get("student_groups", [])):
-        path = (section, name, "restricted_to", "student_groups", i)
+        path: tuple[PathItem, ...] = (section, name, "restricted_to", "student_groups", i)
         yield definition.document, path, "student_groups", group, False
 
 
@@ -40,7 +40,7 @@ def references(merged: Merged) -> Iterator[Reference]:
     """Every name a well-formed definition refers to."""
     declared = "student_groups" in merged.present
     for uid, user in merged.valid("users"):
-        path = ("users", uid, "user_group")
+        path: tuple[PathItem, ...] = ("users", uid, "user_group")
         yield user.document, path, "user_groups", user.data["user_group"], False
         if declared:
             yield from _restrictions("users", uid, user)

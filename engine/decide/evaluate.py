@@ -171,10 +171,10 @@ def _decide(routing: _Routing) -> Decision:
         if user_id not in routing.reasons
     )
     automatic = any(r.source == "automatic_alert" for p in recipients for r in p.reasons)
-    code = rules.rejection_code(
+    rejected = rules.rejection_code(
         policy.settings, not incident.alerts.is_empty(), automatic, bool(recipients)
     )
-    if code is not None:
+    if rejected is not None:
         recipients, warnings = [], []
     elif not recipients:
         warnings.append(nobody_alerted_warning())
@@ -183,8 +183,8 @@ def _decide(routing: _Routing) -> Decision:
     return Decision(
         incident=incident.id,
         policy_revision=policy.revision,
-        accepted=code is None,
-        rejection=rejection_for(code, policy.settings) if code is not None else None,
+        accepted=rejected is None,
+        rejection=rejection_for(rejected, policy.settings) if rejected is not None else None,
         recipients=tuple(recipients),
         withheld=withheld,
         warnings=tuple(warnings),

@@ -99,7 +99,8 @@ class _Said(logging.Handler):
     @contextlib.contextmanager
     def collecting(self) -> Iterator[list[str]]:
         """The lines logged in this thread while inside."""
-        self.local.lines = lines = []
+        lines: list[str] = []
+        self.local.lines = lines
         try:
             yield lines
         finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from alertpolicy.engine.model.policy import Access
 
@@ -27,9 +27,9 @@ class Reason:
     matched: tuple[tuple[str, str], ...] = ()
     via_parent: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The reason as in SPEC section 3."""
-        out: dict = {"source": self.source}
+        out: dict[str, Any] = {"source": self.source}
         if self.alert_group is not None:
             out["alert_group"] = self.alert_group
         if self.rule is not None:
@@ -67,9 +67,9 @@ class Recipient:
     def __post_init__(self) -> None:
         object.__setattr__(self, "reasons", tuple(sorted(set(self.reasons))))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The recipient as in SPEC section 3."""
-        out: dict = {
+        out: dict[str, Any] = {
             "user": self.user,
             "name": self.name,
             "email": self.email,
@@ -120,9 +120,9 @@ class Withheld:
         lacks = ", ".join(f"{m.permission} on {m.category}" for m in self.missing)
         return f"{self.user} ({via}): their user group lacks {lacks}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The withheld entry as served in a decision."""
-        out: dict = {"user": self.user, "source": self.source}
+        out: dict[str, Any] = {"user": self.user, "source": self.source}
         if self.alert_group is not None:
             out["alert_group"] = self.alert_group
         if self.rule is not None:
@@ -151,9 +151,9 @@ class DecisionWarning:
     student_group: str | None = None
     similar_to: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The warning as served in a decision."""
-        out: dict = {"code": self.code}
+        out: dict[str, Any] = {"code": self.code}
         if self.user is not None:
             out["user"] = self.user
         if self.student_group is not None:
@@ -171,7 +171,7 @@ class Rejection:
     code: Literal["no_alert_chosen", "no_recipients"]
     message: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The rejection as in SPEC section 3."""
         return {"code": self.code, "message": self.message}
 
@@ -197,7 +197,7 @@ class Decision:
         object.__setattr__(self, "withheld", tuple(sorted(set(self.withheld))))
         object.__setattr__(self, "warnings", tuple(sorted(set(self.warnings))))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The decision as in SPEC section 3."""
         return {
             "incident": self.incident,

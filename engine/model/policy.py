@@ -29,7 +29,7 @@ ALERT_PERMISSIONS = ("view_students", "view_incidents")
 """Category permissions a user group needs for its users to receive automatic alerts."""
 
 
-class FrozenMap(dict):
+class FrozenMap(dict[Any, Any]):
     """A read-only mapping: every way of changing it raises ``TypeError``.
 
     A ``dict`` underneath, so that policies pickle (to load two revisions in parallel
@@ -44,14 +44,14 @@ class FrozenMap(dict):
     __setitem__ = __delitem__ = __ior__ = _read_only
     clear = pop = popitem = setdefault = update = _read_only
 
-    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict]]:
+    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[Any, Any]]]:
         return FrozenMap, (dict(self),)
 
     def __repr__(self) -> str:
         return f"frozen_map({dict.__repr__(self)})"
 
 
-def frozen_map(items: Mapping | None = None) -> Mapping:
+def frozen_map(items: Mapping[Any, Any] | None = None) -> Mapping[Any, Any]:
     """A read-only, key-sorted mapping (so iteration order is deterministic)."""
     items = items or {}
     return FrozenMap({k: items[k] for k in sorted(items)})

@@ -138,7 +138,9 @@ def read_expectation(data: Mapping[str, Any]) -> Expectation:
     )
 
 
-def _expected_recipients(data: list | Mapping) -> tuple[ExpectedRecipient, ...]:
+def _expected_recipients(
+    data: list[str] | Mapping[str, Any],
+) -> tuple[ExpectedRecipient, ...]:
     if isinstance(data, list):
         return tuple(ExpectedRecipient(user) for user in data)
     out = []

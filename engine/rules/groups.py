@@ -51,8 +51,10 @@ class GroupNames:
             known = set(declared)
         else:
             known = {g for rule in policy.automatic_alerts for g in rule.when.student_groups}
-            for holder in (*policy.users.values(), *policy.user_groups.values()):
-                known.update(holder.restricted_to or ())
+            for user in policy.users.values():
+                known.update(user.restricted_to or ())
+            for group in policy.user_groups.values():
+                known.update(group.restricted_to or ())
         self.known = frozenset(known)
         self._by_key: dict[str, str] = {}
         for name in sorted(known, reverse=True):

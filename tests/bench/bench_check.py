@@ -5,6 +5,10 @@ pre-commit hook or CI job would run it) and, in-process, where the time goes: re
 files, YAML compose, conversion to located data, schema, merging and references, lint.
 
     python -m tests.bench.bench_check [--scale trust|school] [--runs N] [--seed N]
+        [--domain-depth]
+
+``--domain-depth`` checks a policy that uses SPEC section 7 (sub-categories, class
+restrictions, declared student groups; see :mod:`tests.bench.generate`).
 """
 
 from __future__ import annotations
@@ -99,11 +103,13 @@ def main() -> None:
     parser.add_argument("--scale", choices=("trust", "school"), default="trust")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--domain-depth", action="store_true", help="use SPEC section 7")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        policy_dir = generate_policy(Path(tmp) / "policy", args.scale, args.seed)
+        policy_dir = generate_policy(Path(tmp) / "policy", args.scale, args.seed, args.domain_depth)
         size = sum(f.stat().st_size for f in policy_dir.rglob("*.yaml"))
-        print(f"{args.scale} policy: {size / 1e6:.1f} MB of YAML in {policy_dir}")
+        deep = " using section 7" if args.domain_depth else ""
+        print(f"{args.scale} policy{deep}: {size / 1e6:.1f} MB of YAML in {policy_dir}")
         runs_e2e = [end_to_end(policy_dir) for _ in range(args.runs)]
         for label, values in (
             ("wall", [wall for wall, _ in runs_e2e]),
