@@ -49,11 +49,10 @@ class CompiledPolicy:
         """Every trigger key the policy listens for, sorted: one durable fact each."""
         self._triggers: tuple[Trigger, ...] = tuple(self.index.triggers.values())
         conditions = self.index.conditions
-        self.fixed_reasons: dict[int, Reason] = {
-            rule: conditions[rule].reason(matched)
+        self.reasons: dict[tuple[int, rules.Matched], Reason] = {
+            (rule, matched): conditions[rule].reason(matched)
             for rule, matched in self.index.fixed_matched.items()
         }
-        """Per rule whose ``matched`` never changes: the reason it gives whenever it fires."""
         self.membership = rules.Membership(policy)
         self.permissions = rules.Permissions(policy)
         self.group_names = rules.GroupNames(policy)
@@ -95,6 +94,14 @@ class CompiledPolicy:
         return tuple(
             (name, tuple(groups[name][0]), tuple(groups[name][1])) for name in sorted(groups)
         )
+
+    def reason(self, rule: int, matched: rules.Matched) -> Reason:
+        """The reason rule number ``rule`` gives when it fires with ``matched`` (worked out
+        by its condition once, then remembered: a rule matches only values it lists)."""
+        found = self.reasons.get((rule, matched))
+        if found is None:
+            found = self.reasons[(rule, matched)] = self.index.conditions[rule].reason(matched)
+        return found
 
     @property
     def trigger_fact_ids(self) -> list[str]:

@@ -111,13 +111,14 @@ def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None
     conditions = compiled.index.conditions
     gates: dict[str, Missing | None] = {}
     reasons, withheld = routing.reasons, routing.withheld
+    known_reasons = compiled.reasons
     for index, matched in fired.items():
         rule = conditions[index].rule
         if compiled.rule_inactive[index]:
             withheld.append(
                 _Held(compiled.rule_inactive[index], "automatic_alert", "inactive", rule=rule)
             )
-        reason = compiled.fixed_reasons.get(index) or conditions[index].reason(matched)
+        reason = known_reasons.get((index, matched)) or compiled.reason(index, matched)
         for group, free, restricted in compiled.rule_active_by_group[index]:
             if group in gates:
                 missing = gates[group]
@@ -146,11 +147,13 @@ def _decide(routing: _Routing) -> Decision:
     recipients: list[Recipient] = []
     warnings: list[DecisionWarning] = []
     may_open: dict[str, bool] = {}
+    restricted = compiled.restrictions
     for user_id in sorted(routing.reasons):  # sorted, so the decision's own sort is cheap
         user, reasons = policy.users[user_id], routing.reasons[user_id]
         if user.user_group not in may_open:
             may_open[user.user_group] = permissions.may_open(user.user_group, routing.categories)
-        opens, sees = may_open[user.user_group], routing.sees(user_id)
+        opens = may_open[user.user_group]
+        sees = routing.sees(user_id) if restricted and user_id in restricted else None
         access = permissions.access(user_id, opens, sees)
         recipients.append(Recipient(user_id, user.name, user.email, access, tuple(reasons), sees))
         chosen = user_id in routing.chosen

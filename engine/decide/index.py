@@ -52,23 +52,37 @@ class TriggerIndex:
     """How many distinct (rule, kind, value) subscriptions the triggers stand for."""
 
     def fired(
-        self, matched: Iterable[Trigger], values: Mapping[str, Iterable[str]]
+        self, matched: Iterable[Trigger], values: Mapping[str, frozenset[str]]
     ) -> dict[int, Matched]:
         """The rules that fire, with their ``matched``, given the triggers an incident with
-        ``values`` matched."""
-        alone: set[int] = set()
+        ``values`` matched (sorted by key, as the matcher returns them).
+
+        A rule a trigger fires by itself matched, per kind, the first trigger value of that
+        kind seen (keys are sorted, so the smallest); a ``match: all`` rule on several
+        kinds fires when a trigger of every kind it lists stands for it.
+        """
+        alone: dict[int, dict[str, str]] = {}
         reached: dict[tuple[TriggerKind, ...], dict[str, list[frozenset[int]]]] = {}
         for trigger in matched:
-            alone.update(trigger.alone)
+            kind = trigger.kind
+            for rule in trigger.alone:
+                kinds = alone.get(rule)
+                if kinds is None:
+                    alone[rule] = {kind: trigger.value}
+                elif kind not in kinds:
+                    kinds[kind] = trigger.value
             for combo, rules in trigger.jointly:
-                reached.setdefault(combo, {}).setdefault(trigger.kind, []).append(rules)
+                reached.setdefault(combo, {}).setdefault(kind, []).append(rules)
+        fixed = self.fixed_matched
+        fired = {rule: fixed.get(rule) or tuple(kinds.items()) for rule, kinds in alone.items()}
         for combo, by_kind in reached.items():
-            if len(by_kind) == len(combo):
-                alone.update(_in_every_kind(list(by_kind.values())))
-        fired: dict[int, Matched] = {}
-        for rule in sorted(alone):
-            found = self.fixed_matched.get(rule) or self.conditions[rule].matched(values)
-            if found:
+            if len(by_kind) < len(combo):
+                continue
+            for rule in _in_every_kind(list(by_kind.values())):
+                found = fixed.get(rule)
+                if found is None:  # every kind matched: the smallest value of each
+                    accepts = self.conditions[rule].accepts
+                    found = tuple([(kind, min(accepts[kind] & values[kind])) for kind in combo])
                 fired[rule] = found
         return fired
 

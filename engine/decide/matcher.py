@@ -19,14 +19,14 @@ retracted.  See ``shared/durable-rules.md`` for the measured facts behind each c
 
 from __future__ import annotations
 
-import contextlib
 import io
 import itertools
 import json
 import logging
+import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TextIO
 
 import durable_rules_engine
 from durable.engine import Ruleset
@@ -84,8 +84,8 @@ def unique_fact_ids(base_ids: Iterable[str], taken: set[int]) -> list[str]:
 
 
 class _Said(logging.Handler):
-    """Collects what durable-rules' Python layer logs (in the calling thread), instead of
-    letting it reach a stream."""
+    """Collects what durable-rules' Python layer logs (in the calling thread) while an
+    :class:`_Output` is open there, instead of letting it reach a stream."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -96,16 +96,6 @@ class _Said(logging.Handler):
         if lines is not None:
             lines.append(record.getMessage())
 
-    @contextlib.contextmanager
-    def collecting(self) -> Iterator[list[str]]:
-        """The lines logged in this thread while inside."""
-        lines: list[str] = []
-        self.local.lines = lines
-        try:
-            yield lines
-        finally:
-            self.local.lines = None
-
 
 _said = _Said()
 _durable_log = logging.getLogger("durable")
@@ -113,12 +103,30 @@ _durable_log.addHandler(_said)
 _durable_log.propagate = False
 
 
-@contextlib.contextmanager
-def _captured() -> Iterator[io.StringIO]:
-    """Whatever durable-rules prints to stdout while inside, kept out of the real stdout."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        yield printed
+class _Output:
+    """What durable-rules says during one call: its log records (the ``durable`` logger)
+    and whatever it prints to stdout, both kept out of the real streams."""
+
+    __slots__ = ("lines", "printed", "stdout")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.printed = io.StringIO()
+        self.stdout: TextIO | None = None
+
+    def __enter__(self) -> _Output:
+        _said.local.lines = self.lines
+        self.stdout, sys.stdout = sys.stdout, self.printed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stdout is not None:
+            sys.stdout = self.stdout
+        _said.local.lines = None
+
+    def text(self) -> str:
+        """Everything said, on one line."""
+        return " ".join([*self.lines, self.printed.getvalue().strip()]).strip()
 
 
 class _Matches:
@@ -219,12 +227,12 @@ class DurableMatcher:
 
     def _call(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
         """``func(*args)``, with durable's output captured and its failures as EngineError."""
-        with _said.collecting() as logged, _captured() as printed:
+        with _Output() as output:
             try:
                 return func(*args)
             except Exception as error:
                 detail = getattr(error, "message", None) or str(error) or type(error).__name__
-                said = " ".join([*logged, printed.getvalue().strip()]).strip()
+                said = output.text()
                 raise EngineError(
                     f"durable-rules failed to {what}: {detail}" + (f" ({said})" if said else "")
                 ) from error

@@ -72,10 +72,14 @@ class Condition:
         ``match: any`` fires when any listed kind matches, ``match: all`` when every one
         does; ``matched`` gives, for each kind that matches, the smallest incident value.
         """
-        found = self.hits(values)
-        if not found or (self.match == "all" and len(found) < len(self.accepts)):
-            return None
-        return found
+        found: list[tuple[str, str]] = []
+        for kind, accepted in self.accepts.items():
+            hits = accepted.intersection(values.get(kind, ()))
+            if hits:
+                found.append((kind, min(hits)))
+            elif self.match == "all":
+                return None
+        return tuple(found) or None
 
     def fires_whatever_category(self, values: Mapping[str, Iterable[str]]) -> bool:
         """Whether the students and groups in ``values`` fire the rule, whichever category

@@ -35,7 +35,7 @@ class Permissions:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.mode = policy.settings.automatic_alert_permission
-        self._lacking: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._lacking: dict[str, dict[str, tuple[str, ...]]] = {}
 
     def granted(self, user_group: str, category: str) -> frozenset[str]:
         """The category permissions ``user_group`` has on ``category``."""
@@ -49,11 +49,13 @@ class Permissions:
     def lacking(self, user_group: str, category: str) -> tuple[str, ...]:
         """The permissions automatic alerts need that ``user_group`` lacks on ``category``,
         sorted (empty when it has both)."""
-        key = (user_group, category)
-        found = self._lacking.get(key)
+        of_group = self._lacking.get(user_group)
+        if of_group is None:
+            of_group = self._lacking[user_group] = {}
+        found = of_group.get(category)
         if found is None:
             granted = self.granted(user_group, category)
-            found = self._lacking[key] = tuple(sorted(set(ALERT_PERMISSIONS) - granted))
+            found = of_group[category] = tuple(sorted(set(ALERT_PERMISSIONS) - granted))
         return found
 
     def gate(self, user_group: str, categories: Sequence[str]) -> Missing | None:
