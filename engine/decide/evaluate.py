@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from alertpolicy.engine import rules
 from alertpolicy.engine.decide.compiled import CompiledPolicy
@@ -35,8 +36,7 @@ from alertpolicy.engine.model import (
 Missing = rules.Missing
 
 
-@dataclass(frozen=True)
-class _Held:
+class _Held(NamedTuple):
     """Users withheld for one cause."""
 
     users: tuple[str, ...]

@@ -184,6 +184,8 @@ class DurableMatcher:
         """The fact id of each key (hash-unique across the revision)."""
         self._taken_hashes = taken
         self._incident_fact_ids: list[str] = []
+        self._said = ""
+        """What durable-rules logged or printed during the last actions it ran."""
         with _serial_lock:
             serial = next(_ruleset_serial)
         self.label = name
@@ -226,7 +228,16 @@ class DurableMatcher:
                 self._call("load the policy", self._ruleset.assert_facts, chunk)
 
     def _call(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
-        """``func(*args)``, with durable's output captured and its failures as EngineError."""
+        """``func(*args)``, a call into durable-rules' C core: its failures as EngineError."""
+        try:
+            return func(*args)
+        except Exception as error:
+            detail = getattr(error, "message", None) or str(error) or type(error).__name__
+            raise EngineError(f"durable-rules failed to {what}: {detail}") from error
+
+    def _run(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
+        """Like :meth:`_call`, for a call that runs durable-rules' Python layer (actions):
+        what it logs or prints is captured, and becomes part of the EngineError."""
         with _Output() as output:
             try:
                 return func(*args)
@@ -236,6 +247,9 @@ class DurableMatcher:
                 raise EngineError(
                     f"durable-rules failed to {what}: {detail}" + (f" ({said})" if said else "")
                 ) from error
+            finally:
+                if output.text():
+                    self._said = output.text()
 
     # ------------------------------------------------------------------ matching
 
@@ -277,11 +291,14 @@ class DurableMatcher:
             try:
                 state = self._call("assert the incident", self._ruleset.assert_facts, facts)
                 outcome: list[BaseException | None] = []
-                self._call("run the actions", self._ruleset.do_actions, state, _first(outcome))
+                self._said = ""
+                self._run("run the actions", self._ruleset.do_actions, state, _first(outcome))
+                said = f" ({self._said})" if self._said else ""
                 if not outcome:
-                    raise EngineError("durable-rules did not finish the incident's actions")
+                    raise EngineError(f"durable-rules did not finish the incident's actions{said}")
                 if outcome[0] is not None:
-                    raise EngineError(f"durable-rules action failed: {outcome[0]}") from outcome[0]
+                    error = outcome[0]
+                    raise EngineError(f"durable-rules action failed: {error}{said}") from error
                 if self._matches.error is not None:
                     raise EngineError("collecting matches failed") from self._matches.error
             finally:

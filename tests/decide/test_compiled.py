@@ -222,7 +222,7 @@ def test_what_durable_logs_or_prints_while_failing_is_captured_into_the_error(
         DurableMatcher("sha256:noisy", ["student:S1"]) as matcher,
         pytest.raises(EngineError) as failure,
     ):
-        matcher._call("do something", noisy)
+        matcher._run("do something", noisy)
     assert "durable printed this" in str(failure.value)
     assert "durable logged this" in str(failure.value)
     assert capfd.readouterr() == ("", "")
