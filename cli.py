@@ -24,7 +24,7 @@ EXIT_INPUT = 2
 DEFAULT_POLICY = Path("policy")
 
 
-def policy_option(func: Callable) -> Callable:
+def policy_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--policy DIR`` option every subcommand takes."""
     return click.option(
         "--policy",
@@ -36,7 +36,7 @@ def policy_option(func: Callable) -> Callable:
     )(func)
 
 
-def format_option(*choices: str, default: str = "text") -> Callable:
+def format_option(*choices: str, default: str = "text") -> Callable[..., Any]:
     """A ``--format`` option limited to ``choices``."""
     return click.option(
         "--format",
@@ -51,6 +51,15 @@ def format_option(*choices: str, default: str = "text") -> Callable:
 def emit_json(data: Any) -> None:
     """Print ``data`` as stable, sorted, indented JSON."""
     click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _output_style() -> Callable[..., str]:
+    """``click.style`` when stdout is a terminal and ``NO_COLOR`` is not set, else no style."""
+    from alertpolicy.engine.check.render import plain
+
+    if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
+        return plain
+    return click.style
 
 
 def render_problems(problems: Iterable[Problem], fmt: str = "text") -> None:
@@ -90,26 +99,6 @@ def main() -> None:
 # ------------------------------------------------------------------------- check
 
 
-def _plural(count: int, noun: str) -> str:
-    if count == 1:
-        return f"{count} {noun}"
-    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
-
-
-def _github_escape(text: str, is_property: bool = False) -> str:
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return text.replace(":", "%3A").replace(",", "%2C") if is_property else text
-
-
-def _github_annotation(problem: Problem) -> str:
-    props = []
-    if problem.location:
-        loc = problem.location
-        props += [f"file={_github_escape(loc.file, True)}", f"line={loc.line}", f"col={loc.column}"]
-    props.append(f"title={_github_escape(problem.code, True)}")
-    return f"::{problem.severity} {','.join(props)}::{_github_escape(problem.message)}"
-
-
 @main.command("check")
 @click.argument("directory", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 @policy_option
@@ -121,68 +110,24 @@ def check(directory: Path | None, policy_dir: Path, strict: bool, fmt: str) -> N
     DIR defaults to --policy. Exit 0 when there are no errors (and no warnings with
     --strict), 1 when there are, 2 when DIR does not exist.
     """
-    from alertpolicy.engine.check.build import load_policy
-    from alertpolicy.engine.check.lint import lint_policy
+    from alertpolicy.engine.check.findings import check_directory
+    from alertpolicy.engine.check.render import check_annotations, check_json, check_lines
 
     target = directory or policy_dir
     if not target.is_dir():
         raise click.BadParameter(f"policy directory {target} does not exist", param_hint="DIR")
-    errors: tuple[Problem, ...] = ()
-    warnings: tuple[Problem, ...] = ()
-    policy = None
-    try:
-        policy = load_policy(target)
-        warnings = lint_policy(policy)
-    except ProblemsError as error:
-        errors = error.problems
+    report = check_directory(target)
     label = os.path.relpath(target).replace(os.sep, "/").rstrip("/") + "/"
-    counts = {
-        "files": len(policy.files) if policy else None,
-        "users": len(policy.users) if policy else None,
-        "user_groups": len(policy.user_groups) if policy else None,
-        "alert_groups": len(policy.alert_groups) if policy else None,
-        "categories": len(policy.categories) if policy else None,
-        "automatic_alerts": len(policy.automatic_alerts) if policy else None,
-    }
-    failed = bool(errors) or (strict and bool(warnings))
     if fmt == "json":
-        emit_json(
-            {
-                "ok": not failed,
-                "errors": [p.to_json() for p in errors],
-                "warnings": [p.to_json() for p in warnings],
-                "summary": {
-                    "policy": label,
-                    "revision": policy.revision if policy else None,
-                    **counts,
-                    "errors": len(errors),
-                    "warnings": len(warnings),
-                },
-            }
-        )
+        emit_json(check_json(report, label, strict))
+    elif fmt == "github":
+        click.echo("\n".join(check_annotations(report, label, strict)))
     else:
-        for problem in (*errors, *warnings):
-            click.echo(_github_annotation(problem) if fmt == "github" else problem.render())
-        if policy is None:
-            click.echo(f"{label}: {_plural(len(errors), 'error')}, {_plural(0, 'warning')}")
-        else:
-            nouns = ("file", "user", "user group", "alert group", "category", "automatic alert")
-            amounts = zip(nouns, counts.values(), strict=True)
-            summary = ", ".join(_plural(n or 0, w) for w, n in amounts)
-            verdict = "FAILED (--strict)" if failed else "OK"
-            tail = f", {_plural(len(warnings), 'warning')}" if warnings else ""
-            click.echo(f"{label} {verdict}: {summary}{tail}")
-    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+        click.echo("\n".join(check_lines(report, label, strict, _output_style())))
+    sys.exit(EXIT_FINDINGS if report.failed(strict) else EXIT_OK)
 
 
 # ------------------------------------------------------------------ who, diff, replay (AUDIT)
-
-
-def _output_style() -> Callable[..., str]:
-    """``click.style`` when stdout is a terminal, else a style that adds nothing."""
-    from alertpolicy.engine.audit.report import plain
-
-    return click.style if sys.stdout.isatty() else plain
 
 
 def _check_names(option: str, given: Iterable[str], known: Iterable[str]) -> None:
