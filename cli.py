@@ -298,25 +298,49 @@ def replay(
     metavar="PATTERN",
     help="Run only the test cases whose name contains PATTERN (ignoring case).",
 )
-@format_option("text", "json")
-def run_tests(directory: Path | None, policy_dir: Path, pattern: str | None, fmt: str) -> None:
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Also list the automatic alerts, alert groups and categories no test case exercises.",
+)
+@click.option(
+    "--require-tests", is_flag=True, help="Fail (exit 1) when the policy has no test case."
+)
+@format_option("text", "json", "junit", "github")
+def run_tests(
+    directory: Path | None,
+    policy_dir: Path,
+    pattern: str | None,
+    coverage: bool,
+    require_tests: bool,
+    fmt: str,
+) -> None:
     """Run the policy's own test cases (DIR/tests/*.yaml): incidents and expected outcomes.
 
-    DIR defaults to --policy. Exit 0 when every case passes, 1 when any fails or no
-    case was found (or selected by --run), 2 when the policy or a test file is invalid.
+    DIR defaults to --policy. Exit 0 when every case passes (no test case at all is a
+    notice, and exit 0, unless --require-tests), 1 when any fails or --run selects none,
+    2 when the policy or a test file is invalid. --format junit writes JUnit XML for CI
+    systems; github writes workflow annotations at the failing cases.
     """
+    from alertpolicy.engine.policytest.report import suite_annotations, suite_junit, suite_text
     from alertpolicy.engine.policytest.suite import run_policy_tests
 
     target = directory or policy_dir
     policy = load_or_exit(target, fmt)
     try:
-        result = run_policy_tests(policy, target, pattern)
+        result = run_policy_tests(policy, target, pattern, require_tests)
     except ProblemsError as error:
         fail_input(error, fmt)
+    report = result.coverage(policy) if coverage else None
     if fmt == "json":
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), **({"coverage": report.to_json()} if report else {})})
+    elif fmt == "junit":
+        click.echo(suite_junit(result), nl=False)
     else:
-        click.echo(result.render())
+        lines = (
+            suite_annotations(result) if fmt == "github" else suite_text(result, _output_style())
+        )
+        click.echo("\n".join(lines + (["", *report.lines()] if report else [])))
     sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
 
 
