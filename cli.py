@@ -344,6 +344,67 @@ def run_tests(
     sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
 
 
+@main.command("fmt")
+@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
+@policy_option
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Change nothing: list the files that would change, and exit 1 if any would.",
+)
+def fmt(directory: Path | None, policy_dir: Path, check_only: bool) -> None:
+    """Rewrite the policy files in one canonical layout, keeping every comment.
+
+    Keys in the schema's order, short lists and mappings on one line, quotes only where
+    YAML needs them. A file is only rewritten if it reads back as exactly the same data.
+    DIR defaults to --policy. Exit 0 when done (with --check: nothing would change), 1
+    with --check when a file would change, 2 when a file cannot be read.
+    """
+    from alertpolicy.engine.check.fmt import format_directory
+
+    target = directory or policy_dir
+    if not target.is_dir():
+        raise click.BadParameter(f"policy directory {target} does not exist", param_hint="DIR")
+    try:
+        changed = format_directory(target, write=not check_only)
+    except ProblemsError as error:
+        fail_input(error)
+    verb = "would reformat" if check_only else "reformatted"
+    for shown in changed:
+        click.echo(f"{verb} {shown}")
+    if check_only and changed:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_OK)
+
+
+SCHEMAS = {
+    "policy": "policy",
+    "incident": "incident",
+    "decision": "decision",
+    "policy-test": "policytest",
+    "diff": "diff",
+}
+"""Published schemas by the name ``alertpolicy schema`` takes, to their file's stem."""
+
+
+@main.command("schema")
+@click.argument("name", type=click.Choice(sorted(SCHEMAS)))
+def schema(name: str) -> None:
+    """Print a published JSON Schema (Draft 2020-12), for editors and other tools.
+
+    policy: a policy file; incident: an incident; decision: a decision; policy-test: a
+    file of policy test cases; diff: the output of diff --format json. For example
+    `alertpolicy schema policy > .schemas/policy.schema.json`, then in each policy file:
+    `# yaml-language-server: $schema=../.schemas/policy.schema.json`.
+    """
+    from importlib.resources import files
+
+    text = (files("alertpolicy.schemas") / f"{SCHEMAS[name]}.schema.json").read_text("utf-8")
+    click.echo(text, nl=not text.endswith("\n"))
+    sys.exit(EXIT_OK)
+
+
 def _incident_lines(source: str) -> tuple[str, list[tuple[int | None, str]]]:
     """The input's label and its incidents as (line number or None, JSON text) pairs.
 
