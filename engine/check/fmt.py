@@ -233,7 +233,8 @@ def format_text(file: str, text: str, schema_name: str = "policy") -> str:
         ) from None
     if data is None:
         return text
-    root = dict(schema_validator(schema_name).schema)
+    root = schema_validator(schema_name).schema
+    assert isinstance(root, dict)
     _layout(data, root, root, 0, 0)
     out = io.StringIO()
     rt.dump(data, out)
