@@ -106,10 +106,6 @@ class IncidentError(ProblemsError):
     """An incident is not acceptable input: wrong shape or unknown names."""
 
 
-class IncidentFileError(ProblemsError):
-    """A file of incidents cannot be read: not found, or a line that is not JSON."""
-
-
 class EngineError(RuntimeError):
     """durable-rules failed while compiling or evaluating: the answer cannot be trusted."""
 

@@ -25,6 +25,7 @@ from alertpolicy.engine.load.safeyaml import (
     is_plain,
     location_of,
     parse_source,
+    quoted_hint,
 )
 from alertpolicy.engine.model import (
     AlertGroup,
@@ -82,6 +83,12 @@ def locate_schema_problem(document: Document, error: ValidationError, problem: P
             code = "yaml-implicit-type"
             hint = implicit_type_hint(node.value, error.instance)
             message = f"{format_path(problem.path)}: {hint}"
+    elif error.validator == "type" and isinstance(error.instance, str):
+        types = [expected] if isinstance(expected, str) else expected
+        message += quoted_hint(document.node(problem.path), types)
+    field = format_path(problem.path)
+    if problem.path and message.startswith(field):
+        message = document.describe(problem.path) + message[len(field) :]
     return Problem(code, message, location, path=problem.path, value=problem.value)
 
 
@@ -132,7 +139,7 @@ def _loose_boolean_problems(
         value = str(node.value.lower() in ("yes", "on", "y")).lower()
         yield Problem(
             "yaml-loose-boolean",
-            f"{format_path(path)}: {node.value!r} means {value} only in old YAML (1.1); "
+            f"{document.describe(path)}: {node.value!r} means {value} only in old YAML (1.1); "
             f"editors and other tools read it as text: write {value}",
             document.location(path),
             path=path,

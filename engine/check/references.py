@@ -85,7 +85,8 @@ def reference_problems(merged: Merged) -> Iterator[Problem]:
         code, what = REFERENCE_KINDS[section]
         yield Problem(
             code,
-            f"{format_path(path)}: unknown {what} {name!r}{_suggestion(section, name, defined)}",
+            f"{document.describe(path)}: unknown {what} {name!r}"
+            f"{_suggestion(section, name, defined)}",
             document.location(path, key=is_key),
             path=path,
             value=name,

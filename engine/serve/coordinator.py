@@ -41,6 +41,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
 from alertpolicy.engine.check.build import load_source
+from alertpolicy.engine.check.findings import policy_counts
 from alertpolicy.engine.check.sides import ChildUnavailable, load_in_child
 from alertpolicy.engine.decide.compiled import CompiledPolicy, compile_policy
 from alertpolicy.engine.errors import PolicyError, Problem
@@ -89,15 +90,7 @@ class Revision:
 
     def counts(self) -> dict[str, int]:
         """How many of each kind of thing the policy defines."""
-        policy = self.policy
-        return {
-            "alert_groups": len(policy.alert_groups),
-            "automatic_alerts": len(policy.automatic_alerts),
-            "categories": len(policy.categories),
-            "files": len(policy.files),
-            "user_groups": len(policy.user_groups),
-            "users": len(policy.users),
-        }
+        return policy_counts(self.policy)
 
 
 @dataclass(frozen=True)

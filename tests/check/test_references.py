@@ -58,12 +58,14 @@ def test_groups_named_by_rules_and_restrictions_must_be_declared() -> None:
         ),
         "policy.yaml:22:53": (
             "unknown-student-group",
-            "automatic_alerts[0].when.student_groups[0]: unknown student group 'year 7' "
+            "automatic alert 'year-7-bullying-to-cover', when.student_groups[0]: unknown "
+            "student group 'year 7' "
             "(did you mean 'Year 7'?)",
         ),
         "policy.yaml:22:61": (
             "unknown-student-group",
-            "automatic_alerts[0].when.student_groups[1]: unknown student group 'Year 8' "
+            "automatic alert 'year-7-bullying-to-cover', when.student_groups[1]: unknown "
+            "student group 'Year 8' "
             "(did you mean 'Year 7'?)",
         ),
     }
