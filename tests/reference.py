@@ -10,6 +10,7 @@ not the thing that serves decisions. (Only the wording of messages is shared.)
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 
 from confusable_homoglyphs import confusables
 
@@ -254,6 +255,7 @@ def visible(restricted_to: tuple[str, ...], incident: Incident) -> tuple[str, ..
     )
 
 
+@cache
 def plain_name(name: str) -> str:
     """A group name with case, spacing and look-alike characters set aside."""
     out = []

@@ -31,11 +31,12 @@ _NO_PLACE = Location("", 0, 0)
 
 def lint_policy(policy: Policy) -> tuple[Problem, ...]:
     """Every safeguarding warning about ``policy``, sorted by place."""
+    routing = (Permissions(policy), Membership(policy))
     return sorted_problems(
         [
-            *_rules_never_send(policy),
+            *_rules_never_send(policy, *routing),
             *_alert_group_warnings(policy),
-            *_unalerted_categories(policy),
+            *_unalerted_categories(policy, *routing),
             *_setting_warnings(policy),
             *_admin_key_holder_warnings(policy),
             *_inactive_users_named(policy),
@@ -59,9 +60,10 @@ def _active_members(policy: Policy) -> dict[str, tuple[str, ...]]:
     return {name: tuple(ids) for name, ids in members.items()}
 
 
-def _rules_never_send(policy: Policy) -> Iterator[Problem]:
+def _rules_never_send(
+    policy: Policy, permissions: Permissions, membership: Membership
+) -> Iterator[Problem]:
     active = _active_members(policy)
-    permissions, membership = Permissions(policy), Membership(policy)
 
     @cache
     def lacking(group: str, categories: tuple[str, ...]) -> str:
@@ -140,9 +142,10 @@ def _alert_group_warnings(policy: Policy) -> Iterator[Problem]:
             )
 
 
-def _unalerted_categories(policy: Policy) -> Iterator[Problem]:
+def _unalerted_categories(
+    policy: Policy, permissions: Permissions, membership: Membership
+) -> Iterator[Problem]:
     active = _active_members(policy)
-    permissions, membership = Permissions(policy), Membership(policy)
     reached: set[str] = set()
     for rule, condition in zip(policy.automatic_alerts, conditions(policy), strict=True):
         waiting = [c for c in condition.accepts.get("category", ()) if c not in reached]

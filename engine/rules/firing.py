@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from alertpolicy.engine.model import TRIGGER_KINDS, MatchMode, Policy, Reason, TriggerKind
+from alertpolicy.engine.model import MatchMode, Policy, Reason, TriggerKind
 
 Matched = tuple[tuple[str, str], ...]
 """A fired rule's ``matched``: (kind, smallest matching incident value) pairs, by kind."""
@@ -115,15 +115,19 @@ def conditions(policy: Policy) -> tuple[Condition, ...]:
     children = subcategories(policy)
     out = []
     for rule in policy.automatic_alerts:
+        when = rule.when
         accepts: dict[TriggerKind, frozenset[str]] = {}
         via: dict[str, str] = {}
-        for kind, values in rule.when.by_kind().items():
-            if kind == "category":
-                accepted = accepted_categories(values, children)
+        if when.categories:
+            if children:
+                accepted = accepted_categories(when.categories, children)
                 via = {c: p for c, p in accepted.items() if p is not None}
-                accepts[kind] = frozenset(accepted)
+                accepts["category"] = frozenset(accepted)
             else:
-                accepts[kind] = frozenset(values)
-        ordered = {kind: accepts[kind] for kind in TRIGGER_KINDS if kind in accepts}
-        out.append(Condition(rule.id, rule.match, ordered, via))
+                accepts["category"] = frozenset(when.categories)
+        if when.students:
+            accepts["student"] = frozenset(when.students)
+        if when.student_groups:
+            accepts["student_group"] = frozenset(when.student_groups)
+        out.append(Condition(rule.id, rule.match, accepts, via))
     return tuple(out)
