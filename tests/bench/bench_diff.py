@@ -30,7 +30,6 @@ from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.load.git import read_git
 from tests.bench.generate import generate_policy
 
-REPO = Path(__file__).resolve().parents[2]
 ALERTPOLICY = str(Path(sys.executable).with_name("alertpolicy"))
 """The installed command, as a reviewer runs it."""
 
