@@ -71,9 +71,11 @@ def fail_input(error: ProblemsError, fmt: str = "text") -> NoReturn:
 def load_or_exit(policy_dir: Path, fmt: str = "text") -> Any:
     """Load and check the policy at ``policy_dir``, or render its errors and exit 2."""
     from alertpolicy.engine.check.build import load_policy
+    from alertpolicy.engine.serve.tuning import collector_paused
 
     try:
-        return load_policy(policy_dir)
+        with collector_paused():  # a command's policy lives until it exits: no collections
+            return load_policy(policy_dir)
     except ProblemsError as error:
         fail_input(error, fmt)
 
@@ -123,16 +125,20 @@ def check(directory: Path | None, policy_dir: Path, strict: bool, fmt: str) -> N
     """
     from alertpolicy.engine.check.build import load_policy
     from alertpolicy.engine.check.lint import lint_policy
+    from alertpolicy.engine.errors import sorted_problems
+    from alertpolicy.engine.load.files import unread_lookalikes
+    from alertpolicy.engine.serve.tuning import collector_paused
 
     target = directory or policy_dir
     if not target.is_dir():
         raise click.BadParameter(f"policy directory {target} does not exist", param_hint="DIR")
     errors: tuple[Problem, ...] = ()
-    warnings: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = unread_lookalikes(target)
     policy = None
     try:
-        policy = load_policy(target)
-        warnings = lint_policy(policy)
+        with collector_paused():
+            policy = load_policy(target)
+        warnings = sorted_problems([*warnings, *lint_policy(policy)])
     except ProblemsError as error:
         errors = error.problems
     label = os.path.relpath(target).replace(os.sep, "/").rstrip("/") + "/"
@@ -264,13 +270,27 @@ def who(
 
 
 def _load_sides(base: str, head: str | None, policy_dir: Path, fmt: str) -> tuple[Any, Any]:
-    """Both sides of a comparison (directory or git revision): (policy, label) each."""
-    import gc
+    """Both sides of a comparison (directory or git revision): (policy, label) each.
 
-    from alertpolicy.engine.check.sides import load_sides
+    With two cores or more the head side loads in a second process meanwhile (started by
+    a forkserver, its collector off: the policy is thrown away when it has been sent).
+    """
+    import gc
+    import multiprocessing
+
+    from alertpolicy.engine.check.sides import load_side
+    from alertpolicy.engine.serve.tuning import collector_paused
 
     try:
-        sides = load_sides(base, head, policy_dir)
+        with collector_paused():
+            if len(os.sched_getaffinity(0)) < 2:
+                sides = load_side(base, policy_dir), load_side(head, policy_dir)
+            else:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["alertpolicy.engine.check.sides"])
+                with context.Pool(1, initializer=gc.disable) as pool:
+                    head_side = pool.apply_async(load_side, (head, policy_dir))
+                    sides = load_side(base, policy_dir), head_side.get()
     except ProblemsError as error:
         fail_input(error, fmt)
     gc.freeze()  # both policies live until the command ends: the collector can skip them
@@ -392,7 +412,7 @@ def _incident_lines(source: str) -> tuple[str, list[tuple[int | None, str]]]:
     if source == "-":
         try:
             json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             lines_wanted = True
     if not lines_wanted:
         return label, [(None, text)]
@@ -432,7 +452,7 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
     decided (a rejected incident is a decision too: see "accepted"), 2 for a bad
     policy or bad input.
     """
-    from alertpolicy.engine.check.incident import parse_incident
+    from alertpolicy.engine.check.incident import check_limits, decode_incident, parse_incident
     from alertpolicy.engine.decide.compiled import compile_policy
     from alertpolicy.engine.decide.evaluate import evaluate_incident
     from alertpolicy.engine.decide.explain import explain_decision
@@ -443,12 +463,10 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
     incidents, problems = [], []
     for line, text in entries:
         try:
-            incidents.append(parse_incident(json.loads(text), policy))
-        except ValueError as error:
-            where = getattr(error, "lineno", 1) if line is None else line
-            bad = Problem("incident-json", f"not valid JSON: {getattr(error, 'msg', error)}")
-            problems.append(_incident_problem(label, where, bad))
-        except IncidentError as error:
+            raw = decode_incident(text)
+            check_limits(raw)
+            incidents.append(parse_incident(raw, policy))
+        except ProblemsError as error:
             problems += [_incident_problem(label, line, p) for p in error.problems]
     if not entries:
         problems.append(
@@ -515,6 +533,41 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
     show_default=True,
     help="Server log level (logs never hold student ids, names or metadata).",
 )
+@click.option(
+    "--no-coverage-guard",
+    is_flag=True,
+    help="Serve every valid revision, even one that loses alerts (see docs/serving.md).",
+)
+@click.option(
+    "--max-route-loss",
+    type=click.FloatRange(0, 100),
+    default=10.0,
+    show_default=True,
+    metavar="PERCENT",
+    help="Hold a revision that removes more than this share of the (user, trigger) "
+    "alert routes of the revision serving.",
+)
+@click.option(
+    "--state-dir",
+    metavar="DIR|none",
+    help="Where the last accepted revision is kept across restarts [default: "
+    "$STATE_DIRECTORY, else $XDG_STATE_HOME/alertpolicy, else ~/.local/state/alertpolicy]; "
+    "none keeps nothing.",
+)
+@click.option(
+    "--max-header-bytes",
+    type=click.IntRange(min=1024),
+    default=16 * 1024,
+    show_default=True,
+    help="Largest request line and headers accepted (larger: 431).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client may take to send its request line and headers (then: 408).",
+)
 def serve(
     policy_dir: Path,
     host: str,
@@ -525,28 +578,44 @@ def serve(
     max_body_bytes: int,
     debounce_ms: int,
     log_level: str,
+    no_coverage_guard: bool,
+    max_route_loss: float,
+    state_dir: str | None,
+    max_header_bytes: int,
+    header_timeout: float,
 ) -> None:
     """Serve decisions over HTTP, hot-reloading the policy when its files change.
 
     POST /v1/decisions (an incident in, its decision out), GET /v1/policy, /healthz,
     /readyz, /metrics, POST /-/reload, /openapi.json. A policy that fails any check is
-    not loaded: the last good one keeps serving and /v1/policy says why. SIGHUP reloads
-    (with --workers N, every worker reloads). An invalid policy at start:
-    its errors are printed and the exit code is 2, before anything listens.
+    not loaded: the last good one keeps serving and /v1/policy says why. A valid one that
+    would alert fewer people (a safeguarding warning added, a policy file lost or emptied,
+    more than --max-route-loss of the alert routes removed) is held until accepted with
+    POST /-/reload {"accept": "<revision>"}. SIGHUP rebuilds (with --workers N, every
+    worker). An invalid policy, a port in use or an unusable file at start: a message and
+    exit code 2, before anything listens.
     """
-    from alertpolicy.engine.errors import PolicyError
-    from alertpolicy.engine.serve.app import ServeSettings, StartError, run
+    from alertpolicy.engine.errors import PolicyError, StartError
+    from alertpolicy.engine.serve.entry import run
+    from alertpolicy.engine.serve.settings import ServeSettings
+    from alertpolicy.engine.serve.state import default_state_dir
 
+    kept = None if state_dir == "none" else Path(state_dir) if state_dir else default_state_dir()
     settings = ServeSettings(
         policy_dir=policy_dir,
         token_file=token_file,
         decision_log=decision_log,
+        state_dir=kept,
+        max_route_loss=None if no_coverage_guard else max_route_loss / 100,
         max_body_bytes=max_body_bytes,
+        max_header_bytes=max_header_bytes,
+        header_timeout=header_timeout,
         debounce_ms=debounce_ms,
         log_level=log_level,
+        workers=workers,
     )
     try:
-        run(settings, host, port, workers)
+        run(settings, host, port)
     except PolicyError as error:
         click.echo(
             f"alertpolicy serve: the policy in {policy_dir} is invalid; not serving", err=True

@@ -7,7 +7,6 @@ every file.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -385,17 +384,15 @@ def _rule(definition: _Definition) -> AutomaticAlert:
 
 
 def load_source(source: PolicySource) -> Policy:
-    """The checked policy held by ``source``; :class:`PolicyError` lists every error."""
-    # Reading a large policy allocates hundreds of thousands of long-lived objects; the
-    # cyclic garbage collector would rescan them over and over without freeing anything.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        documents, problems = parse_source(source)
-        return build_policy(source, documents, problems)
-    finally:
-        if collecting:
-            gc.enable()
+    """The checked policy held by ``source``; :class:`PolicyError` lists every error.
+
+    Reading a large policy allocates hundreds of thousands of long-lived objects, which
+    the cyclic garbage collector would rescan over and over without freeing anything: a
+    program loading large policies pauses the collector around this call (its entry
+    point's choice, see ``engine/serve/tuning.py`` and ``cli.py``).
+    """
+    documents, problems = parse_source(source)
+    return build_policy(source, documents, problems)
 
 
 def load_policy(path: Path) -> Policy:

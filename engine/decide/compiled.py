@@ -26,7 +26,6 @@ So every fact id of a revision is assigned here and re-salted until its hash is 
 
 from __future__ import annotations
 
-import gc
 import itertools
 import json
 import threading
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING
 import durable_rules_engine
 from durable.engine import Ruleset
 
+from alertpolicy.engine.errors import EngineError, PolicyClosedError
 from alertpolicy.engine.model import (
     ALERT_PERMISSIONS,
     AutomaticAlert,
@@ -57,8 +57,6 @@ LOAD_CHUNK = 1000
 """Facts per ``assert_facts`` call while loading, so a reload never holds the GIL for long."""
 MATCH_CAP = 1000
 """Matches handed to one Python action call."""
-FREEZE_FROM_RULES = 2_000
-"""Revisions with at least this many automatic alerts settle the heap when compiled."""
 PROBE_KEY = "probe:alertpolicy"
 """Trigger key of the self-test subscription (no incident trigger key looks like it)."""
 PROBE = -1
@@ -68,14 +66,6 @@ _FNV_OFFSET = 0x811C9DC5
 _FNV_PRIME = 16777619
 _ruleset_serial = itertools.count(1)
 _serial_lock = threading.Lock()
-
-
-class EngineError(RuntimeError):
-    """durable-rules failed while compiling or evaluating: the answer cannot be trusted."""
-
-
-class PolicyClosedError(EngineError):
-    """The compiled policy was closed (replaced by a newer revision) and cannot evaluate."""
 
 
 def fact_hash(fact_id: str) -> int:
@@ -221,19 +211,6 @@ def index_triggers(policy: Policy) -> TriggerIndex:
     return TriggerIndex(triggers, joint_values, fixed_matched, subscriptions)
 
 
-def settle_heap() -> None:
-    """Exempt every live object from cyclic garbage collection (``gc.freeze``).
-
-    A large revision is hundreds of thousands of long-lived objects; left in the
-    collector's generations, collections walk them over and over (~0.1-0.4 s with the
-    interpreter lock held at trust scale), a pause that lands on some unlucky request.
-    Frozen, they are skipped.  No collection is run first: a full collection is exactly
-    such a pause.  Frozen objects are still freed by reference counting, and a closed
-    revision is (it is not part of a reference cycle), so reloads do not accumulate it.
-    """
-    gc.freeze()
-
-
 class _Matches:
     """Where the ruleset's action records the trigger facts one evaluation matched.
 
@@ -334,8 +311,6 @@ class CompiledPolicy:
         except BaseException:
             self.close()
             raise
-        if len(policy.automatic_alerts) >= FREEZE_FROM_RULES:
-            settle_heap()
 
     def lacking(self, user_group: str, category: str) -> tuple[str, ...]:
         """The permissions automatic alerts need that ``user_group`` lacks on ``category``.

@@ -14,7 +14,6 @@ import pytest
 from durable.engine import MessageObservedException, Ruleset
 
 from alertpolicy.engine.decide.compiled import (
-    FREEZE_FROM_RULES,
     CompiledPolicy,
     EngineError,
     PolicyClosedError,
@@ -227,31 +226,3 @@ def test_a_closed_revision_is_freed_by_reference_counting() -> None:
         gone = weakref.ref(compiled), weakref.ref(policy)
         del compiled, policy
         assert [ref() for ref in gone] == [None, None]
-
-
-def test_a_large_revision_settles_the_heap_and_is_still_freed_when_closed() -> None:
-    rules = tuple(
-        AutomaticAlert(f"watch-{n}", Targets(users=("jsmith",)), Triggers(students=(f"S{n}",)))
-        for n in range(FREEZE_FROM_RULES)
-    )
-    policy = Policy(
-        categories=("Bullying",),
-        user_groups=frozen_map({"DSL": DSL}),
-        users=frozen_map({"jsmith": JANE}),
-        automatic_alerts=rules,
-        revision="sha256:2222222222222222",
-    )
-    gc.unfreeze()
-    try:
-        with no_cyclic_collection():
-            compiled = compile_policy(policy)
-            assert gc.get_freeze_count() > 0
-            assert [r.user for r in evaluate_incident(compiled, about("S7")).recipients] == [
-                "jsmith"
-            ]
-            compiled.close()
-            gone = weakref.ref(compiled), weakref.ref(policy)
-            del compiled, policy, rules
-            assert [ref() for ref in gone] == [None, None]
-    finally:
-        gc.unfreeze()
