@@ -40,9 +40,10 @@ LIST_LIMITS: dict[tuple[str, ...], int] = {
 """Most items accepted in each list of an incident."""
 GROUPS_PER_STUDENT = 100
 """Most student groups accepted for one student."""
-MAX_TRIGGER_VALUES = 1000
-"""Most different trigger values (categories, student ids and student groups together)
-one incident may carry: each is one fact the engine matches."""
+MAX_TRIGGER_VALUES = 2000
+"""Most trigger values one incident may list: its categories, its students and each of
+their groups, counted every time they are listed (a group shared by 30 students counts
+30 times)."""
 MAX_TEXT_LENGTH = 256
 """Longest id or name accepted (incident id, reporter, category, student id, group, chosen
 user or alert group), in characters."""
@@ -134,11 +135,15 @@ def check_limits(raw: object) -> None:
     Each problem names the field, the value (or the count) and the limit.  Anything of
     the wrong type is left for :func:`parse_incident` to report.
     """
-    problems = [*_not_text(raw), *_too_long(raw), *_too_many(raw)]
-    if problems:
-        codes = {p.code for p in problems}
-        code = "not_text" if "not-text" in codes else "over_limit"
-        raise RequestRejected(problems, 422, code)
+    too_many = list(_too_many(raw))  # counting first: it is cheap, and bounds what follows
+    if too_many:
+        raise RequestRejected(too_many, 422, "over_limit")
+    not_text = list(_not_text(raw))
+    if not_text:
+        raise RequestRejected(not_text, 422, "not_text")
+    too_long = list(_too_long(raw))
+    if too_long:
+        raise RequestRejected(too_long, 422, "over_limit")
 
 
 def _not_text(raw: object) -> Iterator[Problem]:
@@ -152,14 +157,20 @@ def _not_text(raw: object) -> Iterator[Problem]:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            shown = text[:40].encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            where = tuple(_escaped(p) if isinstance(p, str) else p for p in path)
+            shown = _escaped(text[:40])
             yield Problem(
                 "not-text",
-                f"{format_path(path)}: {shown!r} is not text: it holds an unpaired surrogate "
+                f"{format_path(where)}: {shown!r} is not text: it holds an unpaired surrogate "
                 "(a \\ud800-\\udfff escape without its pair)",
-                path=path,
+                path=where,
                 value=shown,
             )
+
+
+def _escaped(text: str) -> str:
+    """``text`` with anything that cannot be UTF-8 (unpaired surrogates) as ``\\udxxx``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _strings(value: object, path: Path_) -> Iterator[tuple[Path_, str]]:
@@ -221,19 +232,17 @@ def _too_many(raw: object) -> Iterator[Problem]:
         if isinstance(groups, list) and len(groups) > GROUPS_PER_STUDENT:
             message = f"at most {GROUPS_PER_STUDENT} groups per student, got {len(groups)}"
             yield _over(("students", i, "groups"), message, len(groups))
-    values: set[tuple[str, str]] = set()
-    for where, value in _names(raw):
-        if where[0] not in ("categories", "students"):
-            continue
-        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-            kind = "category" if where[0] == "categories" else "student"
-            values.add((kind if where[-1] == "id" or kind == "category" else "group", str(value)))
-    if len(values) > MAX_TRIGGER_VALUES:
+    categories = raw.get("categories")
+    listed = len(categories) if isinstance(categories, list) else 0
+    for student in students:
+        groups = student.get("groups") if isinstance(student, dict) else None
+        listed += 1 + (len(groups) if isinstance(groups, list) else 0)
+    if listed > MAX_TRIGGER_VALUES:
         message = (
-            f"at most {MAX_TRIGGER_VALUES} different categories, student ids and student "
-            f"groups together are accepted, got {len(values)}"
+            f"at most {MAX_TRIGGER_VALUES} categories, students and student groups "
+            f"(each time a student is in one) are accepted in one incident, got {listed}"
         )
-        yield _over((), message, len(values))
+        yield _over((), message, listed)
 
 
 def _over(path: Path_, message: str, count: int) -> Problem:

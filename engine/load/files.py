@@ -130,14 +130,17 @@ def read_directory(path: Path) -> PolicySource:
     return PolicySource(label=label, files=files, git=git_state(path))
 
 
-def file_stamps(path: Path) -> tuple[str, tuple[FileStamp, ...]]:
-    """Where ``path`` leads (links resolved) and a stamp of each policy file under it.
+def file_stamps(path: Path) -> tuple[str, tuple[FileStamp, ...], tuple[str, ...]]:
+    """Where ``path`` leads (links resolved), a stamp of each policy file under it, and
+    where the folders cannot be read (a link cycle).
 
     Two equal answers mean nothing a reload would read has changed: a swapped link, a
-    replaced, edited, added or removed file each change it.  Cheap enough to poll.
+    replaced, edited, added or removed file, a new link cycle each change it.  Cheap
+    enough to poll.
     """
     stamps: list[FileStamp] = []
-    for relpath, entry in _walk(path, label_of(path), []):
+    problems: list[Problem] = []
+    for relpath, entry in _walk(path, label_of(path), problems):
         if not is_policy_file(relpath):
             continue
         try:
@@ -146,7 +149,8 @@ def file_stamps(path: Path) -> tuple[str, tuple[FileStamp, ...]]:
             stamps.append((relpath, -1, -1, -1, -1))
             continue
         stamps.append((relpath, info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size))
-    return os.path.realpath(path), tuple(sorted(stamps))
+    unread = tuple(sorted(f"{p.code} {p.location}" for p in problems))
+    return os.path.realpath(path), tuple(sorted(stamps)), unread
 
 
 def unread_lookalikes(path: Path) -> tuple[Problem, ...]:

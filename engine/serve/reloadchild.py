@@ -35,9 +35,9 @@ def build_in_child(
     Anything else that goes wrong sends nothing: the parent sees a child that ended
     without an answer, as when it is killed.
     """
-    _name_process()
     if niceness:
         os.nice(niceness)
+    _name_process()
     # This process only builds one revision and exits: the collector can only cost time.
     gc.freeze()
     gc.disable()

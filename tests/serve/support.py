@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,8 @@ import pytest
 from tests.helpers import ALERTPOLICY, REPO, TESTDATA
 
 SMALL_SCHOOL = TESTDATA / "policies" / "small-school"
+RELOAD_CHILD = "policy-reload"
+"""The name reload children go by (``engine/serve/reloadchild.py``)."""
 INCIDENTS = TESTDATA / "incidents"
 
 
@@ -43,6 +47,92 @@ def wait_until(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def watch_list_policy(target: Path, rules: int = 4000) -> Path:
+    """The small school with a watch list of ``rules`` students, one rule each: a policy
+    whose reload child works for a good fraction of a second (long enough to be seen)."""
+    shutil.copytree(SMALL_SCHOOL, target)
+    lines = ["automatic_alerts:"]
+    lines += [
+        f"  - {{id: watch-{n}, notify: {{users: [jsmith]}}, when: {{students: [W{n}]}}}}"
+        for n in range(rules)
+    ]
+    (target / "watch-list.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def process_tree() -> dict[int, tuple[int, str]]:
+    """Every live process: its parent and its name (Linux ``/proc``)."""
+    found: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        found[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), name)
+    return found
+
+
+def descendants(root: int, name: str | None = None) -> set[int]:
+    """Processes started (directly or not) by ``root``, named ``name`` if given."""
+    tree = process_tree()
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        children = {pid for pid, (parent, _) in tree.items() if parent in frontier}
+        frontier = children - found
+        found |= children
+    return {pid for pid in found if name is None or tree.get(pid, (0, ""))[1] == name}
+
+
+class ChildKiller:
+    """Kills every reload child of ``root`` it sees (as the OOM killer would), up to
+    ``limit`` of them, from a thread of its own; :attr:`killed` lists them."""
+
+    def __init__(self, root: int, limit: int) -> None:
+        self.root = root
+        self.limit = limit
+        self.killed: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ChildKiller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and len(self.killed) < self.limit:
+            for pid in descendants(self.root, RELOAD_CHILD) - set(self.killed):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                self.killed.append(pid)
+            time.sleep(0.005)
+
+
+def configmap(root: Path, version: str, files: dict[str, str]) -> Path:
+    """A Kubernetes ConfigMap volume: ``..<version>/`` holds the files, ``..data`` links to
+    it, and each file at the root links through ``..data`` (as the kubelet lays it out)."""
+    folder = root / f"..{version}"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    link = root / "..data_tmp"
+    link.symlink_to(folder.name)
+    link.replace(root / "..data")
+    for name in files:
+        if not (root / name).is_symlink():
+            (root / name).symlink_to(f"..data/{name}")
+    return root
 
 
 def edit(policy: Path, old: str, new: str, file: str = "users.yaml") -> None:
@@ -126,23 +216,6 @@ class Server:
             if line.startswith(line_start):
                 return float(line.rsplit(" ", 1)[1])
         return None
-
-    def descendants(self) -> set[int]:
-        """Every live process started (directly or not) by the server."""
-        parents: dict[int, int] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                parents[int(entry.name)] = int(fields[1])
-        found, frontier = set(), {self.process.pid}
-        while frontier:
-            children = {pid for pid, parent in parents.items() if parent in frontier}
-            frontier = children - found
-            found |= children
-        return found
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the server and wait for it."""
