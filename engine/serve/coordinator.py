@@ -31,6 +31,7 @@ from pathlib import Path
 from alertpolicy.engine.audit.guard import DEFAULT_MAX_ROUTE_LOSS, compare_coverage
 from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.errors import (
+    EngineError,
     NotHeld,
     PolicyError,
     Problem,
@@ -195,7 +196,8 @@ class Coordinator:
             try:
                 outcome = self._apply(revision.candidate, at, "rebuild")
             except Exception as error:
-                log.exception("rebuilding the policy engine failed")
+                if not isinstance(error, EngineError):
+                    log.exception("rebuilding the policy engine failed")
                 message = f"the policy engine could not be rebuilt: {type(error).__name__}: {error}"
                 outcome = self._failed(at, "rebuild", (Problem("engine-rebuild-failed", message),))
             self._tell(outcome)

@@ -30,8 +30,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._headers_done = False
-        self._header_bytes = 0
+        self._reading_head = True
+        self._head_bytes = 0
+        self._tail = b""
         self._header_timer: TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -45,31 +46,43 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        """Parse ``data``; refuse the request if its headers grew past the limit."""
-        super().data_received(data)
-        if self._headers_done or self.transport.is_closing():
-            return
-        self._header_bytes += len(data)
-        if self._header_bytes > self.max_header_bytes:
+        """Refuse a request whose line and headers grow past the limit; parse the rest."""
+        if self._reading_head and not self._head_fits(data):
             self._refuse(
                 431,
                 "headers-too-large",
                 f"the request line and headers are larger than {self.max_header_bytes} bytes",
             )
+            return
+        super().data_received(data)
+
+    def _head_fits(self, data: bytes) -> bool:
+        """Count ``data`` towards the request's head (up to the blank line ending it)."""
+        seen = self._tail + data
+        end = seen.find(b"\r\n\r\n")
+        if end == -1:
+            self._head_bytes += len(data)
+            self._tail = seen[-3:]
+        else:
+            self._head_bytes += end + 4 - len(self._tail)
+            self._reading_head = False
+        return self._head_bytes <= self.max_header_bytes
 
     def on_message_begin(self) -> None:
-        """A request begins: count its header bytes afresh, against the clock."""
+        """A request begins: its headers must arrive in time."""
         super().on_message_begin()
-        self._headers_done = False
-        self._header_bytes = 0
         if self._header_timer is None:
             self._arm()
 
     def on_headers_complete(self) -> None:
         """The headers arrived whole and in time."""
-        self._headers_done = True
         self._disarm()
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        """The request is read: the next bytes begin the next request's head."""
+        super().on_message_complete()
+        self._reading_head, self._head_bytes, self._tail = True, 0, b""
 
     def _arm(self) -> None:
         self._disarm()
@@ -82,7 +95,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def _too_slow(self) -> None:
         self._header_timer = None
-        if not self._headers_done and not self.transport.is_closing():
+        if not self.transport.is_closing():
             seconds = f"{self.header_timeout:g}"
             message = f"the request line and headers did not arrive within {seconds} s"
             self._refuse(408, "headers-too-slow", message)
