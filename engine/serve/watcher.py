@@ -17,6 +17,7 @@ watches if ``--policy`` now leads somewhere else.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -138,9 +139,15 @@ class PolicyWatcher:
         return is_policy_path(Path(self._target), path, is_directory)
 
     def changed(self) -> None:
-        """Something changed: re-arm if ``--policy`` leads elsewhere now; reload."""
+        """Something changed: re-arm if ``--policy`` leads elsewhere now; reload.
+
+        The stamps are taken afresh, so that the poll does not ask again for a change an
+        event already reported.
+        """
         if os.path.realpath(self.policy_path) != self._target:
             self._arm()
+        with contextlib.suppress(OSError):
+            self._stamps = file_stamps(self.policy_path)
         self.request()
 
     def on_reload(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
@@ -183,5 +190,4 @@ class PolicyWatcher:
             except OSError:
                 continue
             if stamps != self._stamps:
-                self._stamps = stamps
                 self.changed()
