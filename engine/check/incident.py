@@ -32,15 +32,15 @@ from alertpolicy.engine.model import ChosenAlerts, Incident, Policy, Student, fr
 MAX_DEPTH = 32
 """Deepest nesting of JSON arrays/objects accepted (an incident itself needs 4)."""
 LIST_LIMITS: dict[tuple[str, ...], int] = {
-    ("categories",): 100,
-    ("students",): 500,
-    ("alerts", "users"): 1000,
-    ("alerts", "alert_groups"): 500,
+    ("categories",): 5,
+    ("students",): 30,
+    ("alerts", "users"): 50,
+    ("alerts", "alert_groups"): 20,
 }
 """Most items accepted in each list of an incident."""
-GROUPS_PER_STUDENT = 100
+GROUPS_PER_STUDENT = 30
 """Most student groups accepted for one student."""
-MAX_TRIGGER_VALUES = 2000
+MAX_TRIGGER_VALUES = 500
 """Most trigger values one incident may list: its categories, its students and each of
 their groups, counted every time they are listed (a group shared by 30 students counts
 30 times)."""
@@ -227,9 +227,13 @@ def _too_many(raw: object) -> Iterator[Problem]:
             yield _over(path, f"at most {limit} items are accepted, got {len(items)}", len(items))
     students = raw.get("students")
     students = students if isinstance(students, list) else []
-    for i, student in enumerate(students):
-        groups = student.get("groups") if isinstance(student, dict) else None
-        if isinstance(groups, list) and len(groups) > GROUPS_PER_STUDENT:
+    with_groups = [
+        (i, groups)
+        for i, student in enumerate(students)
+        if isinstance(student, dict) and isinstance(groups := student.get("groups"), list)
+    ]
+    for i, groups in with_groups[: LIST_LIMITS[("students",)]]:  # at most one problem a student
+        if len(groups) > GROUPS_PER_STUDENT:
             message = f"at most {GROUPS_PER_STUDENT} groups per student, got {len(groups)}"
             yield _over(("students", i, "groups"), message, len(groups))
     categories = raw.get("categories")

@@ -151,7 +151,7 @@ def test_a_misspelt_field_is_422(shared: Server) -> None:
 
 def test_too_many_students_is_422_before_any_work(shared: Server) -> None:
     body = incident("small-school-bullying")
-    body["students"] = [{"id": f"S{i}"} for i in range(501)]
+    body["students"] = [{"id": f"S{i}"} for i in range(501)]  # far over the limit
     response = shared.client.post("/v1/decisions", json=body)
     assert response.status_code == 422
     [error] = response.json()["errors"]

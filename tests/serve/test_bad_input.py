@@ -81,8 +81,7 @@ def test_the_548_kb_incident_is_refused_at_once(server: Server) -> None:
     elapsed = time.perf_counter() - started
     del server.client.headers["Content-Type"]
     assert response.status_code == 422
-    [error] = response.json()["errors"]
-    assert error["code"] == "too-many-items" and "at most 2000" in error["message"]
+    assert {e["code"] for e in response.json()["errors"]} == {"too-many-items"}
     assert elapsed < 2.0  # refused before any work: not the 2.2 s the engine took
 
 
