@@ -72,6 +72,9 @@ def _uvicorn_config(settings: ServeSettings, app: object, **options: object) -> 
         app,  # type: ignore[arg-type]
         log_config=None,
         log_level=settings.log_level,
+        # uvicorn formats an access line for every response whenever it may log one;
+        # below "info" none is ever written, so none is formatted (~10% of a request).
+        access_log=settings.log_level in ("debug", "info"),
         http=LimitedHttpProtocol,
         **options,  # type: ignore[arg-type]
     )

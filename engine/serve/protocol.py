@@ -4,15 +4,16 @@ uvicorn's httptools protocol has neither: a client can send headers without end,
 byte a minute, and hold a connection (and memory) for as long as it likes.  This
 subclass answers 431 when the request line and headers exceed ``max_header_bytes`` and
 408 when they are not complete ``header_timeout`` seconds after the connection opened
-or the request began (an idle keep-alive connection is uvicorn's to close).
+or the request's first byte arrived (an idle keep-alive connection is uvicorn's to
+close).  The clock is kept without a timer per request: each connection notes when its
+head began, and one sweep per event loop, every :data:`SWEEP_SECONDS`, refuses the late.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from asyncio import TimerHandle
-from typing import Any
+from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -20,6 +21,8 @@ from alertpolicy.engine.errors import Problem
 from alertpolicy.engine.serve.settings import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_HEADER_BYTES
 
 REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+SWEEP_SECONDS = 0.25
+"""How often the connections are checked for heads that are late."""
 
 
 class LimitedHttpProtocol(HttpToolsProtocol):
@@ -27,38 +30,45 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     max_header_bytes = DEFAULT_MAX_HEADER_BYTES
     header_timeout = DEFAULT_HEADER_TIMEOUT
+    _open: ClassVar[dict[asyncio.AbstractEventLoop, set[LimitedHttpProtocol]]] = {}
+    """The connections of each event loop whose sweep is running."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reading_head = True
         self._head_bytes = 0
         self._tail = b""
-        self._header_timer: TimerHandle | None = None
+        self._head_since: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """A new connection: its first request line must arrive in time."""
         super().connection_made(transport)
-        self._arm()
+        self._head_since = self.loop.time()
+        connections = self._open.get(self.loop)
+        if connections is None:
+            connections = self._open[self.loop] = set()
+            self.loop.call_later(SWEEP_SECONDS, _sweep, self.loop)
+        connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """The connection is gone: no timer outlives it."""
-        self._disarm()
+        """The connection is gone: the sweep forgets it."""
+        self._open.get(self.loop, set()).discard(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         """Refuse a request whose line and headers grow past the limit; parse the rest."""
-        if self._reading_head and not self._head_fits(data):
-            self._refuse(
-                431,
-                "headers-too-large",
-                f"the request line and headers are larger than {self.max_header_bytes} bytes",
-            )
-            return
+        if self._reading_head:
+            if self._head_since is None:
+                self._head_since = self.loop.time()
+            if not self._head_fits(data):
+                message = f"the request line and headers are larger than {self.max_header_bytes}"
+                self._refuse(431, "headers-too-large", f"{message} bytes")
+                return
         super().data_received(data)
 
     def _head_fits(self, data: bytes) -> bool:
         """Count ``data`` towards the request's head (up to the blank line ending it)."""
-        seen = self._tail + data
+        seen = self._tail + data if self._tail else data
         end = seen.find(b"\r\n\r\n")
         if end == -1:
             self._head_bytes += len(data)
@@ -68,15 +78,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._reading_head = False
         return self._head_bytes <= self.max_header_bytes
 
-    def on_message_begin(self) -> None:
-        """A request begins: its headers must arrive in time."""
-        super().on_message_begin()
-        if self._header_timer is None:
-            self._arm()
-
     def on_headers_complete(self) -> None:
         """The headers arrived whole and in time."""
-        self._disarm()
+        self._head_since = None
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -84,25 +88,22 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._reading_head, self._head_bytes, self._tail = True, 0, b""
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._too_slow)
+    def late(self, now: float) -> bool:
+        """Whether this connection's head has taken longer than the timeout."""
+        since = self._head_since
+        return since is not None and now - since > self.header_timeout
 
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _too_slow(self) -> None:
-        self._header_timer = None
-        if not self.transport.is_closing():
-            seconds = f"{self.header_timeout:g}"
-            message = f"the request line and headers did not arrive within {seconds} s"
-            self._refuse(408, "headers-too-slow", message)
+    def refuse_late(self) -> None:
+        """Answer 408: the head did not arrive in time."""
+        seconds = f"{self.header_timeout:g}"
+        message = f"the request line and headers did not arrive within {seconds} s"
+        self._refuse(408, "headers-too-slow", message)
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         """Answer ``status`` with one problem and close the connection."""
-        self._disarm()
+        self._head_since = None
+        if self.transport.is_closing():
+            return
         if self.cycle is not None and not self.cycle.response_complete:
             self.transport.close()
             return
@@ -115,6 +116,18 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         ]
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+
+
+def _sweep(loop: asyncio.AbstractEventLoop) -> None:
+    """Refuse every connection of ``loop`` whose head is late; sweep again later."""
+    connections = LimitedHttpProtocol._open.get(loop, set())
+    now = loop.time()
+    for connection in [c for c in connections if c.late(now)]:
+        connection.refuse_late()
+    if loop.is_closed():
+        LimitedHttpProtocol._open.pop(loop, None)
+        return
+    loop.call_later(SWEEP_SECONDS, _sweep, loop)
 
 
 def set_header_limits(max_header_bytes: int, header_timeout: float) -> None:

@@ -15,6 +15,8 @@ import contextlib
 import logging
 import os
 import signal
+import threading
+import time
 
 from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.applications import Starlette
@@ -68,6 +70,20 @@ def tell_siblings() -> None:
         os.kill(os.getppid(), signal.SIGUSR1)
 
 
+def leave_with_parent(poll: float = 1.0) -> None:
+    """Stop this worker (SIGTERM: a graceful shutdown) if the supervisor dies, instead of
+    serving on as an orphan no one will stop."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        log.warning("the supervisor (pid %d) is gone: stopping this worker", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+
+
 def worker_app() -> Starlette:
     """The entry point of one worker process (a uvicorn app factory).
 
@@ -80,5 +96,6 @@ def worker_app() -> Starlette:
     configure_logging(settings.log_level)
     set_header_limits(settings.max_header_bytes, settings.header_timeout)
     start_reload_server()
+    leave_with_parent()
     service = Service(settings, tuning=COLLECTOR_TUNING, siblings=tell_siblings)
     return create_app(service, worker=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from alertpolicy.engine.load.files import read_directory, revision_of
-from tests.serve.support import SMALL_SCHOOL, Server, edit, incident, wait_until
+from tests.serve.support import SMALL_SCHOOL, Server, descendants, edit, incident, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -204,3 +204,12 @@ def test_a_held_revision_is_accepted_by_every_worker(start: Callable[..., Server
     assert status == 200
     assert wait_until(lambda: {server.revision(**fresh) for _ in range(10)} == {candidate})
     assert wait_until(lambda: server.metric("alertpolicy_config_held") == 0)
+
+
+def test_workers_stop_when_their_supervisor_is_killed(start: Callable[..., Server]) -> None:
+    server = start("--workers", "2")
+    everything = descendants(server.process.pid)  # workers, forkservers, trackers
+    assert len(everything) >= 2
+    server.process.kill()  # SIGKILL: the supervisor cannot stop its workers itself
+    server.process.wait()
+    assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in everything))
