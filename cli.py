@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.shell_completion import CompletionItem
 
 from alertpolicy.engine.errors import Problem, ProblemsError
 
@@ -24,7 +25,7 @@ EXIT_INPUT = 2
 DEFAULT_POLICY = Path("policy")
 
 
-def policy_option(func: Callable) -> Callable:
+def policy_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--policy DIR`` option every subcommand takes."""
     return click.option(
         "--policy",
@@ -36,7 +37,7 @@ def policy_option(func: Callable) -> Callable:
     )(func)
 
 
-def format_option(*choices: str, default: str = "text") -> Callable:
+def format_option(*choices: str, default: str = "text") -> Callable[..., Any]:
     """A ``--format`` option limited to ``choices``."""
     return click.option(
         "--format",
@@ -51,6 +52,15 @@ def format_option(*choices: str, default: str = "text") -> Callable:
 def emit_json(data: Any) -> None:
     """Print ``data`` as stable, sorted, indented JSON."""
     click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _output_style() -> Callable[..., str]:
+    """``click.style`` when stdout is a terminal and ``NO_COLOR`` is not set, else no style."""
+    from alertpolicy.engine.check.render import plain
+
+    if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
+        return plain
+    return click.style
 
 
 def render_problems(problems: Iterable[Problem], fmt: str = "text") -> None:
@@ -92,26 +102,6 @@ def main() -> None:
 # ------------------------------------------------------------------------- check
 
 
-def _plural(count: int, noun: str) -> str:
-    if count == 1:
-        return f"{count} {noun}"
-    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
-
-
-def _github_escape(text: str, is_property: bool = False) -> str:
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return text.replace(":", "%3A").replace(",", "%2C") if is_property else text
-
-
-def _github_annotation(problem: Problem) -> str:
-    props = []
-    if problem.location:
-        loc = problem.location
-        props += [f"file={_github_escape(loc.file, True)}", f"line={loc.line}", f"col={loc.column}"]
-    props.append(f"title={_github_escape(problem.code, True)}")
-    return f"::{problem.severity} {','.join(props)}::{_github_escape(problem.message)}"
-
-
 @main.command("check")
 @click.argument("directory", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 @policy_option
@@ -123,72 +113,26 @@ def check(directory: Path | None, policy_dir: Path, strict: bool, fmt: str) -> N
     DIR defaults to --policy. Exit 0 when there are no errors (and no warnings with
     --strict), 1 when there are, 2 when DIR does not exist.
     """
-    from alertpolicy.engine.check.build import load_policy
-    from alertpolicy.engine.check.lint import lint_policy
-    from alertpolicy.engine.errors import sorted_problems
-    from alertpolicy.engine.load.files import unread_lookalikes
+    from alertpolicy.engine.check.findings import check_directory
+    from alertpolicy.engine.check.render import check_annotations, check_json, check_lines
     from alertpolicy.engine.serve.tuning import collector_paused
 
     target = directory or policy_dir
     if not target.is_dir():
         raise click.BadParameter(f"policy directory {target} does not exist", param_hint="DIR")
-    errors: tuple[Problem, ...] = ()
-    warnings: tuple[Problem, ...] = unread_lookalikes(target)
-    policy = None
-    try:
-        with collector_paused():
-            policy = load_policy(target)
-        warnings = sorted_problems([*warnings, *lint_policy(policy)])
-    except ProblemsError as error:
-        errors = error.problems
+    with collector_paused():  # the policy lives until the command exits: no collections
+        report = check_directory(target)
     label = os.path.relpath(target).replace(os.sep, "/").rstrip("/") + "/"
-    counts = {
-        "files": len(policy.files) if policy else None,
-        "users": len(policy.users) if policy else None,
-        "user_groups": len(policy.user_groups) if policy else None,
-        "alert_groups": len(policy.alert_groups) if policy else None,
-        "categories": len(policy.categories) if policy else None,
-        "automatic_alerts": len(policy.automatic_alerts) if policy else None,
-    }
-    failed = bool(errors) or (strict and bool(warnings))
     if fmt == "json":
-        emit_json(
-            {
-                "ok": not failed,
-                "errors": [p.to_json() for p in errors],
-                "warnings": [p.to_json() for p in warnings],
-                "summary": {
-                    "policy": label,
-                    "revision": policy.revision if policy else None,
-                    **counts,
-                    "errors": len(errors),
-                    "warnings": len(warnings),
-                },
-            }
-        )
+        emit_json(check_json(report, label, strict))
+    elif fmt == "github":
+        click.echo("\n".join(check_annotations(report, label, strict)))
     else:
-        for problem in (*errors, *warnings):
-            click.echo(_github_annotation(problem) if fmt == "github" else problem.render())
-        if policy is None:
-            click.echo(f"{label}: {_plural(len(errors), 'error')}, {_plural(0, 'warning')}")
-        else:
-            nouns = ("file", "user", "user group", "alert group", "category", "automatic alert")
-            amounts = zip(nouns, counts.values(), strict=True)
-            summary = ", ".join(_plural(n or 0, w) for w, n in amounts)
-            verdict = "FAILED (--strict)" if failed else "OK"
-            tail = f", {_plural(len(warnings), 'warning')}" if warnings else ""
-            click.echo(f"{label} {verdict}: {summary}{tail}")
-    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+        click.echo("\n".join(check_lines(report, label, strict, _output_style())))
+    sys.exit(EXIT_FINDINGS if report.failed(strict) else EXIT_OK)
 
 
 # ------------------------------------------------------------------ who, diff, replay (AUDIT)
-
-
-def _output_style() -> Callable[..., str]:
-    """``click.style`` when stdout is a terminal, else a style that adds nothing."""
-    from alertpolicy.engine.audit.report import plain
-
-    return click.style if sys.stdout.isatty() else plain
 
 
 def _check_names(option: str, given: Iterable[str], known: Iterable[str]) -> None:
@@ -201,17 +145,68 @@ def _check_names(option: str, given: Iterable[str], known: Iterable[str]) -> Non
         )
 
 
+def _names_in_policy(kind: str) -> Callable[..., list[CompletionItem]]:
+    """Shell completion of ``kind`` names (categories, users ...) read from the policy."""
+
+    def complete(
+        ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        from alertpolicy.engine.check.build import load_policy
+
+        try:
+            policy = load_policy(Path(ctx.params.get("policy_dir") or DEFAULT_POLICY))
+        except (ProblemsError, OSError):
+            return []
+        names = {
+            "category": policy.categories,
+            "user": policy.users,
+            "user_group": policy.user_groups,
+            "alert_group": policy.alert_groups,
+            "student_group": sorted(
+                {g for rule in policy.automatic_alerts for g in rule.when.student_groups}
+            ),
+        }[kind]
+        return [CompletionItem(n) for n in names if n.casefold().startswith(incomplete.casefold())]
+
+    return complete
+
+
 @main.command("who")
-@click.option("--category", "categories", multiple=True, help="Incident category (repeatable).")
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    shell_complete=_names_in_policy("category"),
+    help="Incident category (repeatable).",
+)
 @click.option("--student", "students", multiple=True, help="Student MIS id (repeatable).")
 @click.option(
-    "--student-group", "student_groups", multiple=True, help="Student group (repeatable)."
+    "--student-group",
+    "student_groups",
+    multiple=True,
+    shell_complete=_names_in_policy("student_group"),
+    help="Student group (repeatable).",
 )
 @click.option(
-    "--alert-group", "alert_groups", multiple=True, help="Alert group chosen by hand (repeatable)."
+    "--alert-group",
+    "alert_groups",
+    multiple=True,
+    shell_complete=_names_in_policy("alert_group"),
+    help="Alert group chosen by hand (repeatable).",
 )
 @click.option(
-    "--user", "users", multiple=True, help="Show a user's own triggers, as on their profile."
+    "--user",
+    "users",
+    multiple=True,
+    shell_complete=_names_in_policy("user"),
+    help="Show a user's own triggers, as on their profile (repeatable).",
+)
+@click.option(
+    "--user-group",
+    "user_groups",
+    multiple=True,
+    shell_complete=_names_in_policy("user_group"),
+    help="Show the own triggers of every user in a user group (repeatable).",
 )
 @policy_option
 @format_option("text", "json")
@@ -221,6 +216,7 @@ def who(
     student_groups: tuple[str, ...],
     alert_groups: tuple[str, ...],
     users: tuple[str, ...],
+    user_groups: tuple[str, ...],
     policy_dir: Path,
     fmt: str,
 ) -> None:
@@ -239,16 +235,19 @@ def who(
         "student_groups": list(student_groups),
         "alert_groups": list(alert_groups),
     }
-    if users and any(asked.values()):
-        raise click.UsageError("--user cannot be combined with incident triggers")
-    if not users and not any(asked.values()):
+    if (users or user_groups) and any(asked.values()):
+        raise click.UsageError("--user and --user-group cannot be combined with incident triggers")
+    if not (users or user_groups) and not any(asked.values()):
         raise click.UsageError(
-            "say what to ask about: --category, --student, --student-group, --alert-group or --user"
+            "say what to ask about: --category, --student, --student-group, --alert-group, "
+            "--user or --user-group"
         )
     policy = load_or_exit(policy_dir, fmt)
     _check_names("--category", categories, policy.categories)
     _check_names("--alert-group", alert_groups, policy.alert_groups)
     _check_names("--user", users, policy.users)
+    _check_names("--user-group", user_groups, policy.user_groups)
+    users = (*users, *(u for g in user_groups for u in policy.users_in_group(g)))
     amap = AlertMap(policy)
     if users:
         profiles = [amap.profile(u) for u in sorted(set(users))]
@@ -373,67 +372,111 @@ def replay(
     metavar="PATTERN",
     help="Run only the test cases whose name contains PATTERN (ignoring case).",
 )
-@format_option("text", "json")
-def run_tests(directory: Path | None, policy_dir: Path, pattern: str | None, fmt: str) -> None:
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Also list the automatic alerts, alert groups and categories no test case exercises.",
+)
+@click.option(
+    "--require-tests", is_flag=True, help="Fail (exit 1) when the policy has no test case."
+)
+@format_option("text", "json", "junit", "github")
+def run_tests(
+    directory: Path | None,
+    policy_dir: Path,
+    pattern: str | None,
+    coverage: bool,
+    require_tests: bool,
+    fmt: str,
+) -> None:
     """Run the policy's own test cases (DIR/tests/*.yaml): incidents and expected outcomes.
 
-    DIR defaults to --policy. Exit 0 when every case passes, 1 when any fails or no
-    case was found (or selected by --run), 2 when the policy or a test file is invalid.
+    DIR defaults to --policy. Exit 0 when every case passes (no test case at all is a
+    notice, and exit 0, unless --require-tests), 1 when any fails or --run selects none,
+    2 when the policy or a test file is invalid. --format junit writes JUnit XML for CI
+    systems; github writes workflow annotations at the failing cases.
     """
+    from alertpolicy.engine.policytest.report import suite_annotations, suite_junit, suite_text
     from alertpolicy.engine.policytest.suite import run_policy_tests
 
     target = directory or policy_dir
     policy = load_or_exit(target, fmt)
     try:
-        result = run_policy_tests(policy, target, pattern)
+        result = run_policy_tests(policy, target, pattern, require_tests)
     except ProblemsError as error:
         fail_input(error, fmt)
+    report = result.coverage(policy) if coverage else None
     if fmt == "json":
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), **({"coverage": report.to_json()} if report else {})})
+    elif fmt == "junit":
+        click.echo(suite_junit(result), nl=False)
     else:
-        click.echo(result.render())
+        lines = (
+            suite_annotations(result) if fmt == "github" else suite_text(result, _output_style())
+        )
+        click.echo("\n".join(lines + (["", *report.lines()] if report else [])))
     sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
 
 
-def _incident_lines(source: str) -> tuple[str, list[tuple[int | None, str]]]:
-    """The input's label and its incidents as (line number or None, JSON text) pairs.
+@main.command("fmt")
+@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
+@policy_option
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Change nothing: list the files that would change, and exit 1 if any would.",
+)
+def fmt(directory: Path | None, policy_dir: Path, check_only: bool) -> None:
+    """Rewrite the policy files in one canonical layout, keeping every comment.
 
-    A ``.jsonl``/``.ndjson`` file, or stdin that is not one JSON document, is JSON lines
-    (blank lines skipped); anything else holds one incident.
+    Keys in the schema's order, short lists and mappings on one line, quotes only where
+    YAML needs them. A file is only rewritten if it reads back as exactly the same data.
+    DIR defaults to --policy. Exit 0 when done (with --check: nothing would change), 1
+    with --check when a file would change, 2 when a file cannot be read.
     """
-    label = "<stdin>" if source == "-" else source
+    from alertpolicy.engine.check.fmt import format_directory
+
+    target = directory or policy_dir
+    if not target.is_dir():
+        raise click.BadParameter(f"policy directory {target} does not exist", param_hint="DIR")
     try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-        text = data.decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        click.echo(f"{label}: error: cannot read the incidents: {error}", err=True)
-        sys.exit(EXIT_INPUT)
-    lines_wanted = source.endswith((".jsonl", ".ndjson"))
-    if source == "-":
-        try:
-            json.loads(text)
-        except (ValueError, RecursionError):
-            lines_wanted = True
-    if not lines_wanted:
-        return label, [(None, text)]
-    return label, [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        changed = format_directory(target, write=not check_only)
+    except ProblemsError as error:
+        fail_input(error)
+    verb = "would reformat" if check_only else "reformatted"
+    for shown in changed:
+        click.echo(f"{verb} {shown}")
+    if check_only and changed:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_OK)
 
 
-def _incident_problem(label: str, line: int | None, problem: Problem) -> Problem:
-    """``problem`` placed at ``label`` (and line), its field and value named in the message."""
-    from alertpolicy.engine.errors import Location
+SCHEMAS = {
+    "policy": "policy",
+    "incident": "incident",
+    "decision": "decision",
+    "policy-test": "policytest",
+    "diff": "diff",
+}
+"""Published schemas by the name ``alertpolicy schema`` takes, to their file's stem."""
 
-    message = problem.message
-    if problem.path and str(problem.value) not in message:
-        value = json.dumps(problem.value, ensure_ascii=False)
-        message += f" (field {problem.field_name()}, value {value})"
-    return Problem(
-        problem.code,
-        message,
-        location=Location(label, line or 1, 1),
-        path=problem.path,
-        value=problem.value,
-    )
+
+@main.command("schema")
+@click.argument("name", type=click.Choice(sorted(SCHEMAS)))
+def schema(name: str) -> None:
+    """Print a published JSON Schema (Draft 2020-12), for editors and other tools.
+
+    policy: a policy file; incident: an incident; decision: a decision; policy-test: a
+    file of policy test cases; diff: the output of diff --format json. For example
+    `alertpolicy schema policy > .schemas/policy.schema.json`, then in each policy file:
+    `# yaml-language-server: $schema=../.schemas/policy.schema.json`.
+    """
+    from importlib.resources import files
+
+    text = (files("alertpolicy.schemas") / f"{SCHEMAS[name]}.schema.json").read_text("utf-8")
+    click.echo(text, nl=not text.endswith("\n"))
+    sys.exit(EXIT_OK)
 
 
 @main.command("evaluate")
@@ -452,31 +495,25 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
     decided (a rejected incident is a decision too: see "accepted"), 2 for a bad
     policy or bad input.
     """
-    from alertpolicy.engine.check.incident import check_limits, decode_incident, parse_incident
+    from alertpolicy.engine.audit.incidents import parse_input, read_input
     from alertpolicy.engine.decide.compiled import compile_policy
     from alertpolicy.engine.decide.evaluate import evaluate_incident
     from alertpolicy.engine.decide.explain import explain_decision
-    from alertpolicy.engine.errors import IncidentError
 
     policy = load_or_exit(policy_dir, fmt)
-    label, entries = _incident_lines(source)
-    incidents, problems = [], []
-    for line, text in entries:
-        try:
-            raw = decode_incident(text)
-            check_limits(raw)
-            incidents.append(parse_incident(raw, policy))
-        except ProblemsError as error:
-            problems += [_incident_problem(label, line, p) for p in error.problems]
-    if not entries:
-        problems.append(
-            _incident_problem(label, None, Problem("incident-empty", "no incident given"))
-        )
-    if problems:
-        fail_input(IncidentError(problems), fmt)
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as error:
+        click.echo(f"{source}: error: cannot read the incidents: {error}", err=True)
+        sys.exit(EXIT_INPUT)
+    try:
+        given = read_input(source, data)
+        incidents = parse_input(given, policy)
+    except ProblemsError as error:
+        fail_input(error, fmt)
     with compile_policy(policy) as compiled:
         decisions = [evaluate_incident(compiled, incident) for incident in incidents]
-    if fmt == "json" and entries[0][0] is None:
+    if fmt == "json" and not given.json_lines:
         emit_json(decisions[0].to_json())
     elif fmt == "json":
         for decision in decisions:

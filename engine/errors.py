@@ -136,7 +136,11 @@ class IncidentFileError(ProblemsError):
 
 
 class PolicyTestError(ProblemsError):
-    """A policy's own test cases cannot be run: a test file is invalid."""
+    """The policy's test files cannot be used: unreadable, schema-invalid or ambiguous."""
+
+
+class FormatError(ProblemsError):
+    """A file cannot be formatted: it does not read, or formatting would change it."""
 
 
 class RequestRejected(ProblemsError):

@@ -14,15 +14,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alertpolicy.engine.audit.incidents import IncidentFileError, read_path
 from alertpolicy.engine.check.incident import parse_incident
 from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
-from alertpolicy.engine.errors import IncidentError, Location, Problem, ProblemsError
+from alertpolicy.engine.errors import IncidentError, Location, Problem
 from alertpolicy.engine.model import Decision, Policy
-
-
-class IncidentFileError(ProblemsError):
-    """The incidents file cannot be read: not found, or a line that is not JSON."""
 
 
 @dataclass(frozen=True)
@@ -95,16 +92,9 @@ class ReplayReport:
 
 def read_incidents(path: Path) -> Iterator[tuple[int, object]]:
     """(line number, parsed JSON) for each non-blank line; :class:`IncidentFileError`."""
-    label = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise IncidentFileError(
-            [Problem("incidents-unreadable", f"cannot read {label}: {error}")]
-        ) from error
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    given = read_path(path, json_lines=True)
+    for number, line in given.entries:
+        assert number is not None  # JSON lines: every entry has its line
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as error:
@@ -113,7 +103,7 @@ def read_incidents(path: Path) -> Iterator[tuple[int, object]]:
                     Problem(
                         "incident-not-json",
                         f"line {number} is not valid JSON: {error.msg}",
-                        Location(label, number, error.colno),
+                        Location(given.label, number, error.colno),
                     )
                 ]
             ) from error

@@ -25,6 +25,7 @@ from alertpolicy.engine.load.safeyaml import (
     is_plain,
     location_of,
     parse_source,
+    quoted_hint,
 )
 from alertpolicy.engine.model import (
     ALL_CATEGORIES,
@@ -80,6 +81,12 @@ def locate_schema_problem(document: Document, error: ValidationError, problem: P
             code = "yaml-implicit-type"
             hint = implicit_type_hint(node.value, error.instance)
             message = f"{format_path(problem.path)}: {hint}"
+    elif error.validator == "type" and isinstance(error.instance, str):
+        types = [expected] if isinstance(expected, str) else expected
+        message += quoted_hint(document.node(problem.path), types)
+    field = format_path(problem.path)
+    if problem.path and message.startswith(field):
+        message = document.describe(problem.path) + message[len(field) :]
     return Problem(code, message, location, path=problem.path, value=problem.value)
 
 
@@ -243,7 +250,7 @@ def _reference_problems(merged: _Merged) -> Iterator[Problem]:
         code, what = REFERENCE_KINDS[section]
         yield Problem(
             code,
-            f"{format_path(path)}: unknown {what} {name!r}{suggest(name, defined)}",
+            f"{document.describe(path)}: unknown {what} {name!r}{suggest(name, defined)}",
             document.location(path, key=is_key),
             path=path,
             value=name,
@@ -304,7 +311,7 @@ def _loose_boolean_problems(document: Document, reported: set[tuple]) -> Iterato
         value = str(node.value.lower() in ("yes", "on", "y")).lower()
         yield Problem(
             "yaml-loose-boolean",
-            f"{format_path(path)}: {node.value!r} means {value} only in old YAML (1.1); "
+            f"{document.describe(path)}: {node.value!r} means {value} only in old YAML (1.1); "
             f"editors and other tools read it as text: write {value}",
             document.location(path),
             path=path,

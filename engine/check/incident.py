@@ -221,19 +221,19 @@ def _too_many(raw: object) -> Iterator[Problem]:
     """Lists longer than their limit, and more trigger values than the engine takes."""
     if not isinstance(raw, dict):
         return
+    over = False
     for path, limit in LIST_LIMITS.items():
         items = _at(raw, path)
         if isinstance(items, list) and len(items) > limit:
+            over = True
             yield _over(path, f"at most {limit} items are accepted, got {len(items)}", len(items))
+    if over:
+        return  # the totals would only repeat it
     students = raw.get("students")
     students = students if isinstance(students, list) else []
-    with_groups = [
-        (i, groups)
-        for i, student in enumerate(students)
-        if isinstance(student, dict) and isinstance(groups := student.get("groups"), list)
-    ]
-    for i, groups in with_groups[: LIST_LIMITS[("students",)]]:  # at most one problem a student
-        if len(groups) > GROUPS_PER_STUDENT:
+    for i, student in enumerate(students):
+        groups = student.get("groups") if isinstance(student, dict) else None
+        if isinstance(groups, list) and len(groups) > GROUPS_PER_STUDENT:
             message = f"at most {GROUPS_PER_STUDENT} groups per student, got {len(groups)}"
             yield _over(("students", i, "groups"), message, len(groups))
     categories = raw.get("categories")

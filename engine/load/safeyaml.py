@@ -13,18 +13,39 @@ them and building the policy is :mod:`alertpolicy.engine.check.build`'s work.
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
 
 from alertpolicy.engine.errors import Location, PathItem, Problem
+from alertpolicy.engine.load.document import (
+    Document,
+    FieldPath,
+    Loader,
+    describe_path,
+    format_path,
+    implicit_type_hint,
+    is_plain,
+    location_of,
+    nfc,
+    quoted_hint,
+)
 from alertpolicy.engine.load.files import PolicySource
+from alertpolicy.engine.load.syntax import syntax_problem
 
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+__all__ = [
+    "Document",
+    "describe_path",
+    "format_path",
+    "implicit_type_hint",
+    "is_plain",
+    "location_of",
+    "nfc",
+    "parse_file",
+    "parse_source",
+    "quoted_hint",
+]
 
 ALIAS_BUDGET = 10_000
 """How many nodes aliases (``*name``) may add to one file when expanded."""
@@ -46,93 +67,6 @@ _NUMBER_START = frozenset("0123456789+-.")
 _CONSTRUCTOR = SafeConstructor()
 
 
-def nfc(text: str) -> str:
-    """``text`` in Unicode normal form C (so look-alike spellings compare equal)."""
-    return text if text.isascii() else unicodedata.normalize("NFC", text)
-
-
-def location_of(file: str, node: yaml.Node) -> Location:
-    """The 1-based location where ``node`` starts in ``file``."""
-    mark = node.start_mark
-    return Location(file, mark.line + 1, mark.column + 1)
-
-
-def is_plain(node: yaml.Node) -> bool:
-    """Whether ``node`` is an unquoted scalar (YAML guesses its type)."""
-    return isinstance(node, yaml.ScalarNode) and not node.style
-
-
-@dataclass
-class Document:
-    """One policy file read as plain data, with its YAML nodes to locate any value by path.
-
-    ``relpath`` is the path inside the policy directory, ``file`` the path as shown to
-    people, ``data`` the top-level mapping (``{}`` for an empty file), ``root`` its node.
-    """
-
-    relpath: str
-    file: str
-    data: dict[str, Any]
-    root: yaml.Node | None
-    loose_booleans: list[tuple[tuple[PathItem, ...], yaml.ScalarNode]] = field(default_factory=list)
-    """Values written ``yes``/``no``/``on``/``off``: booleans only in YAML 1.1."""
-    _keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = field(
-        default_factory=dict, repr=False
-    )
-
-    def nodes(self, path: Iterable[PathItem]) -> list[tuple[yaml.Node | None, yaml.Node]]:
-        """(key node, value node) for each step of ``path`` that exists, from the root."""
-        steps: list[tuple[yaml.Node | None, yaml.Node]] = []
-        node = self.root
-        if node is None:
-            return steps
-        steps.append((None, node))
-        for item in path:
-            if isinstance(node, yaml.MappingNode) and isinstance(item, str):
-                pair = self._mapping(node).get(item)
-                if pair is None:
-                    break
-                steps.append(pair)
-                node = pair[1]
-            elif isinstance(node, yaml.SequenceNode) and isinstance(item, int):
-                if not 0 <= item < len(node.value):
-                    break
-                node = node.value[item]
-                steps.append((None, node))
-            else:
-                break
-        return steps
-
-    def node(self, path: Iterable[PathItem]) -> yaml.Node | None:
-        """The node at exactly ``path``, or ``None`` if there is none."""
-        path = tuple(path)
-        steps = self.nodes(path)
-        return steps[-1][1] if steps and len(steps) == len(path) + 1 else None
-
-    def location(self, path: Iterable[PathItem], key: bool = False) -> Location:
-        """Where the value at ``path`` is (its key when ``key``), or its nearest parent."""
-        steps = self.nodes(path)
-        if not steps:
-            return Location(self.file, 1, 1)
-        key_node, node = steps[-1]
-        return location_of(self.file, key_node if key and key_node is not None else node)
-
-    def keys(self, path: Iterable[PathItem]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        """(key node, value node) by key, of the mapping at ``path`` (empty if none)."""
-        node = self.node(path)
-        return self._mapping(node) if isinstance(node, yaml.MappingNode) else {}
-
-    def _mapping(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        index = self._keys.get(id(node))
-        if index is None:
-            index = {}
-            for key_node, value_node in node.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != MERGE:
-                    index.setdefault(nfc(key_node.value), (key_node, value_node))
-            self._keys[id(node)] = index
-        return index
-
-
 class _TooBig(Exception):
     """Aliases expanded beyond the budget, or nesting went too deep."""
 
@@ -151,10 +85,10 @@ class _Converter:
         self.alias_nodes = 0
         self.loose_booleans: list[tuple[tuple[PathItem, ...], yaml.ScalarNode]] = []
 
-    def problem(self, code: str, message: str, node: yaml.Node, path: tuple, **kw: Any) -> None:
+    def problem(self, code: str, message: str, node: yaml.Node, path: FieldPath, **kw: Any) -> None:
         self.problems.append(Problem(code, message, location_of(self.file, node), path=path, **kw))
 
-    def convert(self, node: yaml.Node, path: tuple, expanding: bool) -> Any:
+    def convert(self, node: yaml.Node, path: FieldPath, expanding: bool) -> Any:
         if node.__class__ is yaml.ScalarNode:
             if expanding:
                 self.count_expanded(node, path)
@@ -198,11 +132,12 @@ class _Converter:
                 return [
                     self.convert(item, (*path, i), expanding) for i, item in enumerate(node.value)
                 ]
+            assert isinstance(node, yaml.MappingNode)
             return self.mapping(node, path, expanding)
         finally:
             self.open.discard(key)
 
-    def count_expanded(self, node: yaml.Node, path: tuple) -> None:
+    def count_expanded(self, node: yaml.Node, path: FieldPath) -> None:
         self.alias_nodes += 1
         if self.alias_nodes > ALIAS_BUDGET:
             raise _TooBig(
@@ -215,7 +150,7 @@ class _Converter:
                 )
             )
 
-    def tag_problem(self, node: yaml.Node, path: tuple) -> None:
+    def tag_problem(self, node: yaml.Node, path: FieldPath) -> None:
         self.problem(
             "yaml-tag",
             f"the tag {node.tag.replace(_TAG, '!!')} is not allowed: a policy holds "
@@ -224,7 +159,7 @@ class _Converter:
             path,
         )
 
-    def mapping(self, node: yaml.MappingNode, path: tuple, expanding: bool) -> dict[str, Any]:
+    def mapping(self, node: yaml.MappingNode, path: FieldPath, expanding: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
         first_seen: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
@@ -301,30 +236,6 @@ class _Converter:
         return nfc(text)
 
 
-def implicit_type_hint(text: str, value: Any) -> str:
-    """Why an unquoted ``text`` is not a name: what YAML reads it as, and the fix."""
-    if value is None:
-        if text == "":
-            return "has no value, but a name is expected here"
-        read_as = "null (no value)"
-    elif isinstance(value, bool):
-        read_as = f"the boolean {str(value).lower()}"
-    else:
-        read_as = f"the number {value!r}"
-    return f'{text!r} is read by YAML as {read_as}; quote it: "{text}"'
-
-
-def format_path(path: Iterable[PathItem]) -> str:
-    """A field path as people read it: ``automatic_alerts[3].notify.users[0]``."""
-    out = ""
-    for item in path:
-        if isinstance(item, int):
-            out += f"[{item}]"
-        else:
-            out += f".{item}" if out else str(item)
-    return out or "(top level)"
-
-
 def parse_file(relpath: str, file: str, raw: bytes) -> tuple[Document | None, list[Problem]]:
     """Parse one policy file; the document is ``None`` when nothing usable could be read."""
     try:
@@ -344,7 +255,7 @@ def parse_file(relpath: str, file: str, raw: bytes) -> tuple[Document | None, li
             ]
         root = yaml.compose(text, Loader=Loader)
     except yaml.YAMLError as error:
-        return None, [_syntax_problem(file, error)]
+        return None, [syntax_problem(file, text, error)]
     except RecursionError:
         return None, [
             Problem(
@@ -376,7 +287,7 @@ def parse_file(relpath: str, file: str, raw: bytes) -> tuple[Document | None, li
     return Document(relpath, file, data, root, converter.loose_booleans), converter.problems
 
 
-def _too_deep(text: str) -> yaml.Mark | None:
+def _too_deep(text: str) -> Any:
     """Where ``text`` nests deeper than :data:`MAX_DEPTH`, if it might crash the composer.
 
     Nesting needs a ``[``/``{`` or a further column per level, so most files are
@@ -407,7 +318,9 @@ def _at_first_alias(text: str, problem: Problem) -> Problem:
     for event in yaml.parse(text, Loader=Loader):
         if isinstance(event, yaml.AliasEvent):
             mark = event.start_mark
-            where = Location(problem.location.file, mark.line + 1, mark.column + 1)
+            assert mark is not None
+            file = problem.location.file if problem.location else ""
+            where = Location(file, mark.line + 1, mark.column + 1)
             return Problem(problem.code, problem.message, where, path=problem.path)
     return problem
 
@@ -422,19 +335,6 @@ def _not_utf8(file: str, raw: bytes, error: UnicodeDecodeError) -> Problem:
         "cannot be read; save the file as UTF-8",
         Location(file, line, column),
     )
-
-
-def _syntax_problem(file: str, error: yaml.YAMLError) -> Problem:
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    problem = getattr(error, "problem", None)
-    context = getattr(error, "context", None)
-    context_mark = getattr(error, "context_mark", None)
-    text = problem or str(error)
-    if problem and context and context_mark and context_mark is not mark:
-        where = f"line {context_mark.line + 1}, column {context_mark.column + 1}"
-        text = f"{problem} ({context} that starts at {where})"
-    location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-    return Problem("yaml-syntax", f"YAML syntax error: {text}", location)
 
 
 def parse_source(source: PolicySource) -> tuple[list[Document], list[Problem]]:

@@ -29,8 +29,8 @@ the service would.
 Outcomes: each case passes or fails. An incident the policy refuses fails its case with
 the incident's errors, located in the test file. Test files that cannot be read or break
 the schema, and duplicate case names, are input errors (:class:`PolicyTestError`). Finding
-no test case at all is a failure, not a success: a school that thinks its policy is tested
-when it is not has been misled.
+no test case at all (or no ``tests/`` folder) is said plainly, as a notice; it fails the
+run only when tests are required (``--require-tests``).
 """
 
 from __future__ import annotations
@@ -48,15 +48,17 @@ from alertpolicy.engine.check.incident import parse_incident
 from alertpolicy.engine.check.schema import schema_problems, schema_validator
 from alertpolicy.engine.decide.compiled import CompiledPolicy, EngineError, compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
-from alertpolicy.engine.errors import IncidentError, Location, Problem, ProblemsError
+from alertpolicy.engine.errors import (
+    IncidentError,
+    Location,
+    PolicyTestError,
+    Problem,
+)
 from alertpolicy.engine.load.files import POLICY_SUFFIXES, TESTS_FOLDER
 from alertpolicy.engine.load.safeyaml import Document, parse_file
 from alertpolicy.engine.model import Decision, Policy
+from alertpolicy.engine.policytest.coverage import Coverage, measure
 from alertpolicy.engine.policytest.expectations import Expectation, differences, read_expectation
-
-
-class PolicyTestError(ProblemsError):
-    """The policy's test files cannot be used: unreadable, schema-invalid or ambiguous."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ class CaseResult:
         """True when the decision matched every expectation."""
         return not self.differences and not self.errors and self.decision is not None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The result as reported by ``alertpolicy test --format json``."""
         loc = self.case.location
         return {
@@ -238,6 +240,8 @@ class SuiteResult:
     results: tuple[CaseResult, ...]
     found: int
     pattern: str | None = None
+    require_tests: bool = False
+    """Whether finding no test case at all fails the run (otherwise it is a notice)."""
 
     @property
     def passed(self) -> int:
@@ -251,7 +255,13 @@ class SuiteResult:
 
     @property
     def ok(self) -> bool:
-        """True when at least one case ran and every case passed."""
+        """True when every case run passed, and something ran that was asked for.
+
+        No test case at all is a notice, not a failure, unless ``require_tests``; a
+        ``--run`` pattern no case matches is a failure.
+        """
+        if not self.found:
+            return not self.require_tests
         return bool(self.results) and not self.failed
 
     def message(self) -> str:
@@ -272,7 +282,12 @@ class SuiteResult:
             summary += f" ({skipped} not selected by --run {self.pattern!r})"
         return summary
 
-    def to_json(self) -> dict:
+    def coverage(self, policy: Policy) -> Coverage:
+        """What the cases that ran exercise of ``policy`` (see :mod:`.coverage`)."""
+        decisions = [r.decision for r in self.results if r.decision is not None]
+        return measure(policy, [r.case.incident for r in self.results], decisions)
+
+    def to_json(self) -> dict[str, Any]:
         """The run as reported by ``alertpolicy test --format json``."""
         return {
             "ok": self.ok,
@@ -283,22 +298,6 @@ class SuiteResult:
             "message": self.message(),
             "cases": [r.to_json() for r in self.results],
         }
-
-    def render(self) -> str:
-        """The run as text, like a test runner: PASS/FAIL per case, then the summary."""
-        lines: list[str] = []
-        for result in self.results:
-            case = result.case
-            where = f"{case.location.file}:{case.location.line}"
-            lines.append(f"{'PASS' if result.passed else 'FAIL'}  {case.name} ({where})")
-            if result.errors:
-                lines.append("      the incident is not valid input:")
-                lines += [f"        {p.render()}" for p in result.errors]
-            lines += [f"      - {d}" for d in result.differences]
-        if lines:
-            lines.append("")
-        lines.append(self.message())
-        return "\n".join(lines)
 
 
 def run_case(compiled: CompiledPolicy, policy: Policy, case: TestCase) -> CaseResult:
@@ -315,7 +314,11 @@ def run_case(compiled: CompiledPolicy, policy: Policy, case: TestCase) -> CaseRe
 
 
 def run_cases(
-    policy: Policy, cases: list[TestCase], tests_folder: str, pattern: str | None = None
+    policy: Policy,
+    cases: list[TestCase],
+    tests_folder: str,
+    pattern: str | None = None,
+    require_tests: bool = False,
 ) -> SuiteResult:
     """Run the cases whose name contains ``pattern`` (any case) against ``policy``."""
     wanted = pattern.casefold() if pattern else None
@@ -324,13 +327,17 @@ def run_cases(
     if selected:
         with compile_policy(policy) as compiled:
             results = [run_case(compiled, policy, case) for case in selected]
-    return SuiteResult(tests_folder, policy.revision, tuple(results), len(cases), pattern)
+    return SuiteResult(
+        tests_folder, policy.revision, tuple(results), len(cases), pattern, require_tests
+    )
 
 
-def run_policy_tests(policy: Policy, policy_dir: Path, pattern: str | None = None) -> SuiteResult:
+def run_policy_tests(
+    policy: Policy, policy_dir: Path, pattern: str | None = None, require_tests: bool = False
+) -> SuiteResult:
     """Load the test cases of the policy at ``policy_dir`` and run them against ``policy``.
 
     Raises :class:`PolicyTestError` when a test file is unreadable or invalid.
     """
     folder = os.path.relpath(policy_dir / TESTS_FOLDER).replace(os.sep, "/")
-    return run_cases(policy, load_cases(policy_dir), folder, pattern)
+    return run_cases(policy, load_cases(policy_dir), folder, pattern, require_tests)

@@ -104,11 +104,15 @@ class Service:
         self.reload_metrics.set_ready(self.coordinator.serving.not_ready is None)
 
     def start(self, fall_back: bool = False) -> None:
-        """Load the policy (if not loaded yet), then watch it and reload on changes."""
+        """Load the policy (if not loaded yet), then watch it and reload on changes.
+
+        The watcher takes its first look at the files before they are loaded, so that a
+        change made while they load is not missed.
+        """
+        self.watcher = PolicyWatcher(self.settings.policy_dir, self.scheduler.request)
         if self.coordinator.current is None:
             self.coordinator.start(fall_back)
         self.scheduler.start()
-        self.watcher = PolicyWatcher(self.settings.policy_dir, self.scheduler.request)
         self.coordinator.subscribe(self.watcher.on_reload)
         self.watcher.start()
 

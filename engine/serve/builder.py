@@ -51,10 +51,6 @@ START_METHOD = "forkserver"
 """How reload children are started: forked from a clean, single-threaded server process."""
 
 
-class _NoAnswer(Exception):
-    """One child ended, or was stopped, without an answer."""
-
-
 def reload_context() -> BaseContext:
     """The multiprocessing context reload children are started from.
 
@@ -109,7 +105,7 @@ class RevisionBuilder:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
                 policy, coverage = self._attempt(source)
-            except _NoAnswer as why:
+            except ReloadWorkerFailed as why:
                 failures.append(str(why))
                 log.warning(
                     "reload child failed (attempt %d of %d): %s", attempt + 1, self.attempts, why
@@ -135,7 +131,7 @@ class RevisionBuilder:
         except OSError as error:
             reader.close()
             writer.close()
-            raise _NoAnswer(f"could not start a reload child: {error}") from error
+            raise ReloadWorkerFailed(f"could not start a reload child: {error}") from error
         writer.close()
         data: bytes | None = None
         in_time = False
@@ -149,9 +145,9 @@ class RevisionBuilder:
             reader.close()
             _stop(child)
         if not in_time:
-            raise _NoAnswer(f"the reload child did not answer within {self.timeout:g} s")
+            raise ReloadWorkerFailed(f"the reload child did not answer within {self.timeout:g} s")
         if data is None:
-            raise _NoAnswer(_ended(child.exitcode))
+            raise ReloadWorkerFailed(_ended(child.exitcode))
         kind, value = self._unpickle(data)
         if kind == reloadchild.PROBLEMS:
             assert isinstance(value, ProblemsError)
@@ -165,7 +161,9 @@ class RevisionBuilder:
             try:
                 answer: tuple[str, Any] = pickle.load(_Frames(data))
             except Exception as error:
-                raise _NoAnswer(f"the reload child's answer was unreadable: {error}") from error
+                raise ReloadWorkerFailed(
+                    f"the reload child's answer was unreadable: {error}"
+                ) from error
         self.tuning.settle()
         return answer
 

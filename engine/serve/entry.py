@@ -100,10 +100,15 @@ def _run_one(settings: ServeSettings, sock: socket) -> None:
 
 def _run_workers(settings: ServeSettings, sock: socket, stack: ExitStack) -> None:
     """Check the policy once (in a reload child), then let the workers load and serve."""
+    source = read_directory(settings.policy_dir)
     try:
-        RevisionBuilder(with_coverage=False).build(read_directory(settings.policy_dir))
+        RevisionBuilder(with_coverage=False).build(source)
     except ReloadWorkerFailed as error:
         raise StartError(str(error)) from error
+    if settings.state_dir is not None:  # every worker starts from the same baseline
+        store = AcceptedStore(settings.state_dir, settings.policy_dir)
+        if store.revision() is None:
+            store.record(source)
     if settings.state_dir is None:  # workers still share what they accept, for this run
         shared = stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-state-"))
         settings = dataclasses.replace(settings, state_dir=Path(shared))

@@ -9,6 +9,8 @@ files and ``/metrics`` adds them up (see each gauge's mode).
 
 from __future__ import annotations
 
+import warnings
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
@@ -95,7 +97,9 @@ class ReloadMetrics:
             # Set to 0 before removing: worker processes' values live in shared files,
             # where removing a series does not erase it.
             self.info.labels(*self._described).set(0)
-            self.info.remove(*self._described)
+            with warnings.catch_warnings():  # multiprocess mode keeps the 0 (its own warning)
+                warnings.simplefilter("ignore", UserWarning)
+                self.info.remove(*self._described)
         self.info.labels(*labels).set(1)
         self._described = labels
 

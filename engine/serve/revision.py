@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from alertpolicy.engine.audit.guard import Coverage
+from alertpolicy.engine.check.findings import policy_counts
 from alertpolicy.engine.decide.compiled import CompiledPolicy
 from alertpolicy.engine.errors import Problem
 from alertpolicy.engine.load.files import PolicySource
@@ -56,15 +57,7 @@ class Revision:
 
     def counts(self) -> dict[str, int]:
         """How many of each kind of thing the policy defines."""
-        policy = self.policy
-        return {
-            "alert_groups": len(policy.alert_groups),
-            "automatic_alerts": len(policy.automatic_alerts),
-            "categories": len(policy.categories),
-            "files": len(policy.files),
-            "user_groups": len(policy.user_groups),
-            "users": len(policy.users),
-        }
+        return policy_counts(self.policy)
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,10 @@ def test_schema_errors_in_admin_language() -> None:
     )
     assert "is not an id of letters, digits" in found["policy.yaml:14:9"].message
     assert "must give at least one of: users, user_groups" in found["policy.yaml:15:13"].message
-    assert found["policy.yaml:16:24"].message == "automatic_alerts[0].when.categories: is empty"
+    assert (
+        found["policy.yaml:16:24"].message
+        == "automatic alert 'bullying to dsl', when.categories: is empty"
+    )
     assert "'every' is not allowed; expected one of: any, all" in found["policy.yaml:17:12"].message
     assert len(found) == 10
 
@@ -177,7 +180,8 @@ def test_unknown_user_groups_everywhere_they_are_named() -> None:
     )
     assert "unknown user group 'DSLs' (did you mean 'DSL'?)" in found["policy.yaml:14:46"].message
     assert found["policy.yaml:17:28"].message == (
-        "automatic_alerts[0].notify.user_groups[0]: unknown user group 'Teachers'"
+        "automatic alert 'bullying-to-teachers', notify.user_groups[0]: "
+        "unknown user group 'Teachers'"
     )
     assert {p.code for p in found.values()} == {"unknown-user-group"}
 
@@ -187,7 +191,7 @@ def test_unknown_categories_in_rules_and_permissions() -> None:
     assert found["policy.yaml:8:7"].code == "unknown-category"
     assert "'Online Safety' (did you mean 'Online safety'?)" in found["policy.yaml:8:7"].message
     assert found["policy.yaml:14:25"].message == (
-        "automatic_alerts[0].when.categories[0]: unknown category 'Self harm' "
+        "automatic alert 'self-harm-to-dsl', when.categories[0]: unknown category 'Self harm' "
         "(did you mean 'Self-harm'?)"
     )
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from alertpolicy.cli import main
-from tests.helpers import ALERTPOLICY, REPO
+from tests.helpers import ALERTPOLICY, REPO, edit
 
 CASES = "tests/testdata/policies"
 
@@ -40,10 +40,10 @@ def test_errors_exit_1_and_every_one_is_listed() -> None:
     lines = out.splitlines()
     assert code == 1
     assert len(lines) == 10
-    assert lines[0].startswith(f"{CASES}/many-problems/broken.yaml:3:1: error: YAML syntax")
+    assert lines[0].startswith(f"{CASES}/many-problems/broken.yaml:2:9: error: YAML syntax")
     assert lines[5] == (
-        f"{CASES}/many-problems/rules.yaml:6:30: error: automatic_alerts[0].notify.users[1]: "
-        "unknown user 'pdavies'"
+        f"{CASES}/many-problems/rules.yaml:6:30: error: automatic alert 'self-harm-to-dsl', "
+        "notify.users[1]: unknown user 'pdavies'"
     )
     assert lines[-1] == f"{CASES}/many-problems/: 9 errors, 0 warnings"
 
@@ -157,3 +157,89 @@ def test_real_process_exit_2_for_a_missing_directory(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "policy directory nowhere does not exist" in done.stderr
+
+
+# ------------------------------------------------------------------ the cause first
+
+
+def example_school(tmp_path: Path) -> Path:
+    """A copy of the shipped example school, to break on purpose."""
+    target = tmp_path / "policy"
+    shutil.copytree(REPO / "policy", target, ignore=shutil.ignore_patterns("tests"))
+    return target
+
+
+def test_a_dedented_line_is_reported_first_with_its_consequences_folded_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = example_school(tmp_path)
+    edit("staff/pastoral.yaml", "    email: p.kaur@", "  email: p.kaur@")(policy)
+    monkeypatch.chdir(tmp_path)
+    code, out = check("policy")
+    lines = out.splitlines()
+    assert code == 1
+    assert lines[0] == (
+        "policy/staff/pastoral.yaml:12:3: error: YAML syntax error: line 12 is indented by "
+        "2 spaces, the lines around it by 4 spaces; indentation is structure in YAML: indent "
+        "line 12 like its neighbours"
+    )
+    assert lines[1] == "  6 more errors follow from this:"
+    assert lines[2] == (
+        "    policy/automatic-alerts/heads-of-year.yaml:10:22: error: automatic alert "
+        "'year-7-pastoral-to-head-of-year-7', notify.users[0]: unknown user 'jobrien'"
+    )
+    assert len(lines) == 9
+    assert lines[-1] == (
+        "policy/: 7 errors (6 following from the files that cannot be read), 0 warnings"
+    )
+    code, out = check("--format", "json", "policy")
+    data = json.loads(out)
+    assert [e["code"] for e in data["errors"]] == ["yaml-syntax"]
+    assert len(data["errors"][0]["follows_from_this"]) == 6
+    assert data["summary"]["errors"] == 7
+
+
+def test_an_error_that_does_not_follow_from_the_broken_file_is_not_folded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = example_school(tmp_path)
+    edit("staff/pastoral.yaml", "    email: p.kaur@", "  email: p.kaur@")(policy)
+    edit("alert-groups.yaml", "users: [", "users: [nobody-at-all, ")(policy)
+    monkeypatch.chdir(tmp_path)
+    code, out = check("policy")
+    lines = out.splitlines()
+    assert code == 1 and lines[0].startswith("policy/staff/pastoral.yaml:12:3: error: YAML")
+    unfolded = [line for line in lines if line.startswith("policy/alert-groups.yaml")]
+    assert len(unfolded) == 1 and "unknown user 'nobody-at-all'" in unfolded[0]
+
+
+def test_a_quoted_true_where_true_or_false_is_expected_says_remove_the_quotes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = example_school(tmp_path)
+    edit("settings.yaml", "enforce_at_least_one_alert: true", 'enforce_at_least_one_alert: "true"')(
+        policy
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out = check("policy")
+    assert code == 1
+    first = out.splitlines()[0]
+    assert first.startswith("policy/settings.yaml:")
+    assert first.endswith(
+        "error: settings.enforce_at_least_one_alert: expected true or false, got 'true'; "
+        "remove the quotes: true"
+    )
+
+
+def test_lint_still_runs_on_the_files_that_could_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(REPO / CASES / "lint-enforcement-off", tmp_path / "policy")
+    (tmp_path / "policy" / "notes.yaml").write_text("categories: [Bullying\n")
+    monkeypatch.chdir(tmp_path)
+    code, out = check("policy")
+    lines = out.splitlines()
+    assert code == 1
+    assert lines[0].startswith("policy/notes.yaml:1:13: error: YAML syntax error: the [ opened")
+    assert lines[1].startswith("policy/policy.yaml:3:3: warning: enforce_at_least_one_alert is off")
+    assert lines[-1] == "policy/: 1 error, 1 warning in the files that could be read"

@@ -150,12 +150,14 @@ def test_empty_policy_directory() -> None:
     )
 
 
-def test_syntax_error_has_the_mark_and_where_the_list_started() -> None:
+def test_syntax_error_is_placed_where_the_unclosed_list_opens() -> None:
     problem = only("syntax-error")
     assert problem.code == "yaml-syntax"
-    assert str(problem.location) == f"{CASES}/syntax-error/policy.yaml:2:12"
-    assert "did not find expected ',' or ']'" in problem.message
-    assert "starts at line 1, column 13" in problem.message
+    assert str(problem.location) == f"{CASES}/syntax-error/policy.yaml:1:13"
+    assert problem.message == (
+        "YAML syntax error: the [ opened here is not closed with ] (or an item in it holds "
+        "a character such as ':' or '#' and must be put in quotes)"
+    )
 
 
 def test_top_level_must_be_a_mapping() -> None:
@@ -178,7 +180,7 @@ def test_every_problem_in_every_file_is_reported() -> None:
     found = problems("many-problems")
     where = [(str(p.location).removeprefix(f"{CASES}/many-problems/"), p.code) for p in found]
     assert where == [
-        ("broken.yaml:3:1", "yaml-syntax"),
+        ("broken.yaml:2:9", "yaml-syntax"),
         ("people.yaml:8:73", "yaml-implicit-type"),
         ("people.yaml:9:72", "unknown-user-group"),
         ("people.yaml:10:3", "duplicate-key"),

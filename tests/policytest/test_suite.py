@@ -161,13 +161,28 @@ def test_the_same_case_name_in_two_files_names_both_places() -> None:
     ) in result.stderr
 
 
-def test_no_test_cases_found_is_a_failure() -> None:
+def test_no_test_cases_found_is_a_notice_and_exit_0() -> None:
     result = run(fixture("no-tests"))
-    assert result.exit_code == 1
+    assert result.exit_code == 0
     folder = f"{fixture('no-tests')}/tests/"
     assert result.stdout.strip() == (
-        f"no test cases found: add test files (*.yaml) with `cases:` to {folder}"
+        f"notice: no test cases found: add test files (*.yaml) with `cases:` to {folder}"
     )
+
+
+def test_no_test_cases_fails_when_tests_are_required() -> None:
+    result = run(fixture("no-tests"), "--require-tests")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("error: no test cases found: ")
+    result = run(fixture("no-tests"), "--require-tests", "--format", "github")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("::error title=no-test-cases::no test cases found: ")
+
+
+def test_no_tests_folder_in_github_format_is_a_notice() -> None:
+    result = run(fixture("no-tests"), "--format", "github")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("::notice title=no-test-cases::no test cases found: ")
 
 
 def test_an_invalid_policy_is_an_input_error() -> None:

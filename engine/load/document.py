@@ -1,0 +1,179 @@
+"""A policy file read as plain data, with its YAML nodes to say where any value was.
+
+:class:`Document` locates a field path (``file:line:column``); :func:`describe_path` names
+the field as people read it (a rule by its id); the hints explain a value YAML typed
+differently from what was meant (a name read as a boolean, a quoted ``"true"``).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from alertpolicy.engine.errors import Location, PathItem
+
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+FieldPath = tuple[PathItem, ...]
+"""A field path inside a document."""
+MERGE = "tag:yaml.org,2002:merge"
+
+
+def nfc(text: str) -> str:
+    """``text`` in Unicode normal form C (so look-alike spellings compare equal)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def location_of(file: str, node: yaml.Node) -> Location:
+    """The 1-based location where ``node`` starts in ``file``."""
+    mark = node.start_mark
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+def is_plain(node: yaml.Node) -> bool:
+    """Whether ``node`` is an unquoted scalar (YAML guesses its type)."""
+    return isinstance(node, yaml.ScalarNode) and not node.style
+
+
+@dataclass
+class Document:
+    """One policy file read as plain data, with its YAML nodes to locate any value by path.
+
+    ``relpath`` is the path inside the policy directory, ``file`` the path as shown to
+    people, ``data`` the top-level mapping (``{}`` for an empty file), ``root`` its node.
+    """
+
+    relpath: str
+    file: str
+    data: dict[str, Any]
+    root: yaml.Node | None
+    loose_booleans: list[tuple[tuple[PathItem, ...], yaml.ScalarNode]] = field(default_factory=list)
+    """Values written ``yes``/``no``/``on``/``off``: booleans only in YAML 1.1."""
+    _keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def nodes(self, path: Iterable[PathItem]) -> list[tuple[yaml.Node | None, yaml.Node]]:
+        """(key node, value node) for each step of ``path`` that exists, from the root."""
+        steps: list[tuple[yaml.Node | None, yaml.Node]] = []
+        node = self.root
+        if node is None:
+            return steps
+        steps.append((None, node))
+        for item in path:
+            if isinstance(node, yaml.MappingNode) and isinstance(item, str):
+                pair = self._mapping(node).get(item)
+                if pair is None:
+                    break
+                steps.append(pair)
+                node = pair[1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(item, int):
+                if not 0 <= item < len(node.value):
+                    break
+                node = node.value[item]
+                steps.append((None, node))
+            else:
+                break
+        return steps
+
+    def node(self, path: Iterable[PathItem]) -> yaml.Node | None:
+        """The node at exactly ``path``, or ``None`` if there is none."""
+        path = tuple(path)
+        steps = self.nodes(path)
+        return steps[-1][1] if steps and len(steps) == len(path) + 1 else None
+
+    def location(self, path: Iterable[PathItem], key: bool = False) -> Location:
+        """Where the value at ``path`` is (its key when ``key``), or its nearest parent."""
+        steps = self.nodes(path)
+        if not steps:
+            return Location(self.file, 1, 1)
+        key_node, node = steps[-1]
+        return location_of(self.file, key_node if key and key_node is not None else node)
+
+    def describe(self, path: Iterable[PathItem]) -> str:
+        """The field at ``path`` as people read it, naming a rule by its id (see
+        :func:`describe_path`)."""
+        return describe_path(self.data, path)
+
+    def keys(self, path: Iterable[PathItem]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """(key node, value node) by key, of the mapping at ``path`` (empty if none)."""
+        node = self.node(path)
+        return self._mapping(node) if isinstance(node, yaml.MappingNode) else {}
+
+    def _mapping(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        index = self._keys.get(id(node))
+        if index is None:
+            index = {}
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != MERGE:
+                    index.setdefault(nfc(key_node.value), (key_node, value_node))
+            self._keys[id(node)] = index
+        return index
+
+
+def implicit_type_hint(text: str, value: Any) -> str:
+    """Why an unquoted ``text`` is not a name: what YAML reads it as, and the fix."""
+    if value is None:
+        if text == "":
+            return "has no value, but a name is expected here"
+        read_as = "null (no value)"
+    elif isinstance(value, bool):
+        read_as = f"the boolean {str(value).lower()}"
+    else:
+        read_as = f"the number {value!r}"
+    return f'{text!r} is read by YAML as {read_as}; quote it: "{text}"'
+
+
+def quoted_hint(node: yaml.Node | None, expected: Iterable[str]) -> str:
+    """``; remove the quotes: true`` when a quoted ``node`` would be the expected type plain.
+
+    ``expected`` holds JSON Schema type names (``boolean``, ``integer``, ``number``).
+    """
+    if not isinstance(node, yaml.ScalarNode) or node.style not in ("'", '"'):
+        return ""
+    try:
+        plain = yaml.load(node.value, Loader=Loader)
+    except yaml.YAMLError:
+        return ""
+    wanted = set(expected)
+    fits = (
+        (isinstance(plain, bool) and "boolean" in wanted and node.value in ("true", "false"))
+        or (
+            isinstance(plain, int)
+            and not isinstance(plain, bool)
+            and wanted & {"integer", "number"}
+        )
+        or (isinstance(plain, float) and "number" in wanted)
+    )
+    return f"; remove the quotes: {node.value}" if fits else ""
+
+
+def describe_path(data: Any, path: Iterable[PathItem]) -> str:
+    """A field path as people read it, naming a rule by its id, not its position.
+
+    ``automatic alert 'self-harm-to-dsls', notify.users[1]`` rather than
+    ``automatic_alerts[3].notify.users[1]`` (which is kept where the rule has no id).
+    """
+    path = tuple(path)
+    if len(path) >= 2 and path[0] == "automatic_alerts" and isinstance(path[1], int):
+        rules = data.get("automatic_alerts") if isinstance(data, dict) else None
+        rule = rules[path[1]] if isinstance(rules, list) and path[1] < len(rules) else None
+        rule_id = rule.get("id") if isinstance(rule, dict) else None
+        if isinstance(rule_id, str) and rule_id:
+            named = f"automatic alert {rule_id!r}"
+            return f"{named}, {format_path(path[2:])}" if path[2:] else named
+    return format_path(path)
+
+
+def format_path(path: Iterable[PathItem]) -> str:
+    """A field path as people read it: ``automatic_alerts[3].notify.users[0]``."""
+    out = ""
+    for item in path:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        else:
+            out += f".{item}" if out else str(item)
+    return out or "(top level)"
