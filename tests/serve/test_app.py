@@ -435,7 +435,7 @@ def test_metrics_with_workers_add_up_every_worker(start: Callable[..., Server]) 
     os.kill(killed, signal.SIGKILL)  # a worker crashes: it is replaced, and leaves /metrics
     assert wait_until(
         lambda: len(serving_workers(server)) == 2 and killed not in serving_workers(server),
-        seconds=30,
+        seconds=90,  # a new worker starts a forkserver and loads the policy: slow when busy
     )
     text = server.client.get("/metrics", headers=fresh).text
     assert 'alertpolicy_decisions_total{code="",outcome="accepted"} 12.0' in text
