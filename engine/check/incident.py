@@ -51,12 +51,8 @@ user or alert group), in characters."""
 Path_ = tuple[PathItem, ...]
 
 
-def _rejected(status: int, code: str, problem: Problem) -> RequestRejected:
-    return RequestRejected([problem], status, code)
-
-
 def _bad_json(message: str) -> RequestRejected:
-    return _rejected(400, "bad_json", Problem("bad-json", message))
+    return RequestRejected([Problem("bad-json", message)], 400, "bad_json")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -135,15 +131,12 @@ def check_limits(raw: object) -> None:
     Each problem names the field, the value (or the count) and the limit.  Anything of
     the wrong type is left for :func:`parse_incident` to report.
     """
-    too_many = list(_too_many(raw))  # counting first: it is cheap, and bounds what follows
-    if too_many:
-        raise RequestRejected(too_many, 422, "over_limit")
-    not_text = list(_not_text(raw))
-    if not_text:
-        raise RequestRejected(not_text, 422, "not_text")
-    too_long = list(_too_long(raw))
-    if too_long:
-        raise RequestRejected(too_long, 422, "over_limit")
+    # Counting first: it is cheap, and bounds the work of the checks that follow.
+    checks = ((_too_many, "over_limit"), (_not_text, "not_text"), (_too_long, "over_limit"))
+    for check, code in checks:
+        problems = list(check(raw))
+        if problems:
+            raise RequestRejected(problems, 422, code)
 
 
 def _not_text(raw: object) -> Iterator[Problem]:
