@@ -52,6 +52,8 @@ class AcceptedStore:
         digest = hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
         self.path = self.directory / f"accepted-{digest}.json"
         self.policy_path = where
+        self._known: tuple[tuple[int, int, int], str | None] | None = None
+        """The revision kept, with the file's (inode, mtime, size) when it was read."""
 
     def prepare(self) -> None:
         """Create the directory if needed; :class:`StartError` if it cannot be written."""
@@ -67,9 +69,19 @@ class AcceptedStore:
             ) from error
 
     def revision(self) -> str | None:
-        """The revision kept, or ``None`` when none is (or it cannot be read)."""
-        data = self._read()
-        return str(data["revision"]) if data else None
+        """The revision kept, or ``None`` when none is (or it cannot be read).
+
+        The file (megabytes at trust scale) is read again only when it has changed.
+        """
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if self._known is None or self._known[0] != stamp:
+            data = self._read()
+            self._known = (stamp, str(data["revision"]) if data else None)
+        return self._known[1]
 
     def load(self, label: str) -> PolicySource | None:
         """The files of the kept revision, shown under ``label``; ``None`` if none is kept.
