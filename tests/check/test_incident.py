@@ -296,3 +296,17 @@ def test_wrong_types_anywhere_are_an_incident_error_naming_the_field(
     assert field in [p.field_name() for p in caught.value.problems]
     for problem in caught.value.problems:
         json.dumps(problem.to_json(), allow_nan=False)
+
+
+def test_the_incident_schema_states_the_limits_that_are_checked() -> None:
+    schema = json.loads((REPO / "schemas" / "incident.schema.json").read_text("utf-8"))
+    properties = schema["properties"]
+    assert properties["categories"]["maxItems"] == LIST_LIMITS[("categories",)]
+    assert properties["students"]["maxItems"] == LIST_LIMITS[("students",)]
+    student = properties["students"]["items"]["properties"]
+    assert student["groups"]["maxItems"] == GROUPS_PER_STUDENT
+    alerts = properties["alerts"]["properties"]
+    assert alerts["users"]["maxItems"] == LIST_LIMITS[("alerts", "users")]
+    assert alerts["alert_groups"]["maxItems"] == LIST_LIMITS[("alerts", "alert_groups")]
+    assert properties["id"]["maxLength"] == student["id"]["maxLength"] == MAX_TEXT_LENGTH
+    assert f"at most {MAX_TRIGGER_VALUES} listed trigger values" in schema["description"]
