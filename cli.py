@@ -7,7 +7,6 @@ Exit codes: 0 ok, 1 findings (errors, failed tests, changes with ``--exit-code``
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -82,27 +81,22 @@ def fail_input(error: ProblemsError, fmt: str = "text") -> NoReturn:
 def load_or_exit(policy_dir: Path, fmt: str = "text") -> Any:
     """Load and check the policy at ``policy_dir``, or render its errors and exit 2."""
     from alertpolicy.engine.check.build import load_policy
+    from alertpolicy.engine.serve.tuning import collector_paused
 
     try:
-        return load_policy(policy_dir)
+        with collector_paused():  # a command's policy lives until it exits: no collections
+            return load_policy(policy_dir)
     except ProblemsError as error:
         fail_input(error, fmt)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="alertpolicy")
-@click.pass_context
-def main(ctx: click.Context) -> None:
+def main() -> None:
     """Safeguarding-alert routing for schools, kept as policy-as-code.
 
     The policy lives in YAML files under a directory (default: policy/).
     """
-    # Process-wide tuning belongs at the entry point, not in the library: a command reads
-    # a policy of hundreds of thousands of long-lived objects and exits, and the cyclic
-    # collector would rescan them over and over without freeing anything (3x the time of
-    # `check` at trust scale). `serve` runs for days and keeps it.
-    if ctx.invoked_subcommand != "serve":
-        gc.disable()
 
 
 # ------------------------------------------------------------------------- check
@@ -121,11 +115,13 @@ def check(directory: Path | None, policy_dir: Path, strict: bool, fmt: str) -> N
     """
     from alertpolicy.engine.check.findings import check_directory
     from alertpolicy.engine.check.render import check_annotations, check_json, check_lines
+    from alertpolicy.engine.serve.tuning import collector_paused
 
     target = directory or policy_dir
     if not target.is_dir():
         raise click.BadParameter(f"policy directory {target} does not exist", param_hint="DIR")
-    report = check_directory(target)
+    with collector_paused():  # the policy lives until the command exits: no collections
+        report = check_directory(target)
     label = os.path.relpath(target).replace(os.sep, "/").rstrip("/") + "/"
     if fmt == "json":
         emit_json(check_json(report, label, strict))
@@ -273,13 +269,27 @@ def who(
 
 
 def _load_sides(base: str, head: str | None, policy_dir: Path, fmt: str) -> tuple[Any, Any]:
-    """Both sides of a comparison (directory or git revision): (policy, label) each."""
-    import gc
+    """Both sides of a comparison (directory or git revision): (policy, label) each.
 
-    from alertpolicy.engine.check.sides import load_sides
+    With two cores or more the head side loads in a second process meanwhile (started by
+    a forkserver, its collector off: the policy is thrown away when it has been sent).
+    """
+    import gc
+    import multiprocessing
+
+    from alertpolicy.engine.check.sides import load_side
+    from alertpolicy.engine.serve.tuning import collector_paused
 
     try:
-        sides = load_sides(base, head, policy_dir)
+        with collector_paused():
+            if len(os.sched_getaffinity(0)) < 2:
+                sides = load_side(base, policy_dir), load_side(head, policy_dir)
+            else:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["alertpolicy.engine.check.sides"])
+                with context.Pool(1, initializer=gc.disable) as pool:
+                    head_side = pool.apply_async(load_side, (head, policy_dir))
+                    sides = load_side(base, policy_dir), head_side.get()
     except ProblemsError as error:
         fail_input(error, fmt)
     gc.freeze()  # both policies live until the command ends: the collector can skip them
@@ -560,6 +570,41 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
     show_default=True,
     help="Server log level (logs never hold student ids, names or metadata).",
 )
+@click.option(
+    "--no-coverage-guard",
+    is_flag=True,
+    help="Serve every valid revision, even one that loses alerts (see docs/serving.md).",
+)
+@click.option(
+    "--max-route-loss",
+    type=click.FloatRange(0, 100),
+    default=10.0,
+    show_default=True,
+    metavar="PERCENT",
+    help="Hold a revision that removes more than this share of the (user, trigger) "
+    "alert routes of the revision serving.",
+)
+@click.option(
+    "--state-dir",
+    metavar="DIR|none",
+    help="Where the last accepted revision is kept across restarts [default: "
+    "$STATE_DIRECTORY, else $XDG_STATE_HOME/alertpolicy, else ~/.local/state/alertpolicy]; "
+    "none keeps nothing.",
+)
+@click.option(
+    "--max-header-bytes",
+    type=click.IntRange(min=1024),
+    default=16 * 1024,
+    show_default=True,
+    help="Largest request line and headers accepted (larger: 431).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client may take to send its request line and headers (then: 408).",
+)
 def serve(
     policy_dir: Path,
     host: str,
@@ -570,28 +615,44 @@ def serve(
     max_body_bytes: int,
     debounce_ms: int,
     log_level: str,
+    no_coverage_guard: bool,
+    max_route_loss: float,
+    state_dir: str | None,
+    max_header_bytes: int,
+    header_timeout: float,
 ) -> None:
     """Serve decisions over HTTP, hot-reloading the policy when its files change.
 
     POST /v1/decisions (an incident in, its decision out), GET /v1/policy, /healthz,
     /readyz, /metrics, POST /-/reload, /openapi.json. A policy that fails any check is
-    not loaded: the last good one keeps serving and /v1/policy says why. SIGHUP reloads
-    (with --workers N, every worker reloads). An invalid policy at start:
-    its errors are printed and the exit code is 2, before anything listens.
+    not loaded: the last good one keeps serving and /v1/policy says why. A valid one that
+    would alert fewer people (a safeguarding warning added, a policy file lost or emptied,
+    more than --max-route-loss of the alert routes removed) is held until accepted with
+    POST /-/reload {"accept": "<revision>"}. SIGHUP rebuilds (with --workers N, every
+    worker). An invalid policy, a port in use or an unusable file at start: a message and
+    exit code 2, before anything listens.
     """
-    from alertpolicy.engine.errors import PolicyError
-    from alertpolicy.engine.serve.app import ServeSettings, StartError, run
+    from alertpolicy.engine.errors import PolicyError, StartError
+    from alertpolicy.engine.serve.entry import run
+    from alertpolicy.engine.serve.settings import ServeSettings
+    from alertpolicy.engine.serve.state import default_state_dir
 
+    kept = None if state_dir == "none" else Path(state_dir) if state_dir else default_state_dir()
     settings = ServeSettings(
         policy_dir=policy_dir,
         token_file=token_file,
         decision_log=decision_log,
+        state_dir=kept,
+        max_route_loss=None if no_coverage_guard else max_route_loss / 100,
         max_body_bytes=max_body_bytes,
+        max_header_bytes=max_header_bytes,
+        header_timeout=header_timeout,
         debounce_ms=debounce_ms,
         log_level=log_level,
+        workers=workers,
     )
     try:
-        run(settings, host, port, workers)
+        run(settings, host, port)
     except PolicyError as error:
         click.echo(
             f"alertpolicy serve: the policy in {policy_dir} is invalid; not serving", err=True

@@ -11,15 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from alertpolicy.engine.check.incident import parse_incident
-from alertpolicy.engine.errors import IncidentError, Location, Problem, ProblemsError
+from alertpolicy.engine.check.incident import check_limits, decode_incident, parse_incident
+from alertpolicy.engine.errors import (
+    IncidentError,
+    IncidentFileError,
+    Location,
+    Problem,
+    ProblemsError,
+)
 from alertpolicy.engine.model import Incident, Policy
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
-
-
-class IncidentFileError(ProblemsError):
-    """The incidents cannot be read: not found, not UTF-8, or a line that is not JSON."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def read_input(source: str, data: bytes, json_lines: bool | None = None) -> Inci
     if source == "-" and json_lines is None:
         try:
             json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             lines_wanted = True
     if not lines_wanted:
         return IncidentInput(label, [(None, text)])
@@ -97,13 +99,11 @@ def parse_input(given: IncidentInput, policy: Policy) -> list[Incident]:
     """
     incidents, problems = [], []
     for line, text in given.entries:
-        try:
-            incidents.append(parse_incident(json.loads(text), policy))
-        except ValueError as error:
-            where = getattr(error, "lineno", 1) if line is None else line
-            bad = Problem("incident-json", f"not valid JSON: {getattr(error, 'msg', error)}")
-            problems.append(located(given.label, where, bad))
-        except IncidentError as error:
+        try:  # the service's own checks: plain JSON, text, limits, then the incident
+            raw = decode_incident(text)
+            check_limits(raw)
+            incidents.append(parse_incident(raw, policy))
+        except ProblemsError as error:
             problems += [located(given.label, line, p) for p in error.problems]
     if not given.entries:
         problems.append(located(given.label, None, Problem("incident-empty", "no incident given")))

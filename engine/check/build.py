@@ -246,7 +246,13 @@ def _rule(definition: Definition) -> AutomaticAlert:
 
 
 def load_source(source: PolicySource) -> Policy:
-    """The checked policy held by ``source``; :class:`PolicyError` lists every error."""
+    """The checked policy held by ``source``; :class:`PolicyError` lists every error.
+
+    Reading a large policy allocates hundreds of thousands of long-lived objects, which
+    the cyclic garbage collector would rescan over and over without freeing anything: a
+    program loading large policies pauses the collector around this call (its entry
+    point's choice, see ``engine/serve/tuning.py`` and ``cli.py``).
+    """
     documents, problems = parse_source(source)
     return build_policy(source, documents, problems)
 

@@ -10,6 +10,7 @@ Lint runs on the files that could be read whenever they make a policy of their o
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.check.lint import lint_policy
 from alertpolicy.engine.errors import PolicyError, Problem, sorted_problems
-from alertpolicy.engine.load.files import PolicySource, read_directory
+from alertpolicy.engine.load.files import PolicySource, read_directory, unread_lookalikes
 from alertpolicy.engine.model import Policy
 
 UNREADABLE_FILE = frozenset(
@@ -134,12 +135,16 @@ def check_source(source: PolicySource) -> CheckReport:
 
 
 def check_directory(path: Path) -> CheckReport:
-    """Check the policy directory at ``path`` (see :func:`check_source`)."""
+    """Check the policy directory at ``path`` (see :func:`check_source`), and warn about
+    files there that look like policy but are not read."""
+    lookalikes = unread_lookalikes(path)
     try:
         source = read_directory(path)
     except PolicyError as error:
-        return CheckReport(None, fold(error.problems, {}), (), None)
-    return check_source(source)
+        return CheckReport(None, fold(error.problems, {}), lookalikes, None)
+    report = check_source(source)
+    warnings = sorted_problems([*report.warnings, *lookalikes])
+    return dataclasses.replace(report, warnings=warnings)
 
 
 def _with_errors(source: PolicySource, problems: tuple[Problem, ...]) -> CheckReport:

@@ -28,17 +28,13 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString
 
 from alertpolicy.engine.check.schema import schema_validator
-from alertpolicy.engine.errors import Location, Problem, ProblemsError
+from alertpolicy.engine.errors import FormatError, Location, Problem
 from alertpolicy.engine.load.files import read_directory
 from alertpolicy.engine.load.safeyaml import parse_file
 
 WIDTH = 100
 """Longest line a flow-style list or mapping may make."""
 Schema = dict[str, Any]
-
-
-class FormatError(ProblemsError):
-    """A file cannot be formatted: it does not read, or formatting would change it."""
 
 
 def _yaml() -> YAML:

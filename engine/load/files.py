@@ -1,8 +1,15 @@
-"""Where a policy's files come from: a directory on disk (or, elsewhere, a git revision).
+"""Which files are policy, and reading them from a directory on disk.
 
 A :class:`PolicySource` is the raw material of one policy revision: every policy file's
 bytes keyed by its path inside the policy directory, the label used to show those paths
 to people, and the git commit the directory was at (if it is in git).
+
+A policy directory is read the way deployments lay it out: linked files and linked
+subfolders are read like real ones (a Kubernetes ConfigMap links every file through a
+``..data`` folder; a release may link a shared folder in), and a link that leads back
+into a folder it is inside is an error naming it.  Files that look like policy but are
+not read (``rules.YAML``, ``users.yml.bak``, YAML in a hidden folder) are reported by
+:func:`unread_lookalikes`, so that ``check`` can warn about them.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +27,11 @@ from alertpolicy.engine.model import frozen_map
 POLICY_SUFFIXES = (".yaml", ".yml")
 TESTS_FOLDER = "tests"
 """The subfolder at the policy root holding the policy's own test cases, not policy."""
+TOOL_FOLDERS = frozenset({".git", ".github"})
+"""Hidden folders that hold other tools' files, never policy (no warning about them)."""
+
+FileStamp = tuple[str, int, int, int, int]
+"""(path inside the policy, device, inode, modification time in ns, size) of one file."""
 
 
 @dataclass(frozen=True)
@@ -64,34 +76,48 @@ def revision_of(source: PolicySource) -> str:
     return revision
 
 
-def read_directory(path: Path) -> PolicySource:
-    """Read every policy file (``*.yaml``/``*.yml``) under ``path``, subfolders included.
+def is_policy_file(relpath: str) -> bool:
+    """Whether the file at ``relpath`` (posix, inside the policy directory) is policy.
 
-    The ``tests/`` folder at the policy root and hidden files/folders are left out.
-    Raises :class:`PolicyError` when ``path`` is not a directory or holds no policy file.
+    ``*.yaml`` and ``*.yml`` files in any subfolder, except the ``tests/`` folder at the
+    root and hidden files and folders (names starting with a dot).
     """
-    label = os.path.relpath(path).replace(os.sep, "/")
+    parts = relpath.split("/")
+    if parts[0] == TESTS_FOLDER and len(parts) > 1:
+        return False
+    if any(part.startswith(".") for part in parts):
+        return False
+    return os.path.splitext(parts[-1])[1] in POLICY_SUFFIXES
+
+
+def label_of(path: Path) -> str:
+    """How ``path`` is shown to people: relative to the working directory, posix."""
+    return os.path.relpath(path).replace(os.sep, "/")
+
+
+def read_directory(path: Path) -> PolicySource:
+    """Read every policy file (see :func:`is_policy_file`) under ``path``.
+
+    Linked files and folders are followed.  Raises :class:`PolicyError` when ``path`` is
+    not a directory, holds no policy file, has a file that cannot be read, or a link
+    cycle.
+    """
+    label = label_of(path)
     if not path.is_dir():
         raise PolicyError(
             [Problem("policy-dir-missing", f"policy directory {label} does not exist")]
         )
     files: dict[str, bytes] = {}
-    unreadable: list[Problem] = []
-    for file in path.rglob("*"):
-        relpath = file.relative_to(path).as_posix()
-        parts = relpath.split("/")
-        if parts[0] == TESTS_FOLDER and len(parts) > 1:
-            continue
-        if any(part.startswith(".") for part in parts):
-            continue
-        if file.suffix not in POLICY_SUFFIXES or file.is_dir():
+    problems: list[Problem] = []
+    for relpath, entry in _walk(path, label, problems):
+        if not is_policy_file(relpath):
             continue
         try:
-            files[relpath] = file.read_bytes()
+            files[relpath] = entry.read_bytes()
         except OSError as error:
-            unreadable.append(_unreadable(f"{label}/{relpath}", error))
-    if unreadable:
-        raise PolicyError(unreadable)
+            problems.append(_unreadable(f"{label}/{relpath}", error))
+    if problems:
+        raise PolicyError(problems)
     if not files:
         raise PolicyError(
             [
@@ -102,6 +128,143 @@ def read_directory(path: Path) -> PolicySource:
             ]
         )
     return PolicySource(label=label, files=files, git=git_state(path))
+
+
+def file_stamps(path: Path) -> tuple[str, tuple[FileStamp, ...], tuple[str, ...]]:
+    """Where ``path`` leads (links resolved), a stamp of each policy file under it, and
+    where the folders cannot be read (a link cycle).
+
+    Two equal answers mean nothing a reload would read has changed: a swapped link, a
+    replaced, edited, added or removed file, a new link cycle each change it.  Cheap
+    enough to poll.
+    """
+    stamps: list[FileStamp] = []
+    problems: list[Problem] = []
+    for relpath, entry in _walk(path, label_of(path), problems):
+        if not is_policy_file(relpath):
+            continue
+        try:
+            info = entry.stat()
+        except OSError:
+            stamps.append((relpath, -1, -1, -1, -1))
+            continue
+        stamps.append((relpath, info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size))
+    unread = tuple(sorted(f"{p.code} {p.location}" for p in problems))
+    return os.path.realpath(path), tuple(sorted(stamps)), unread
+
+
+def unread_lookalikes(path: Path) -> tuple[Problem, ...]:
+    """A warning for each file under ``path`` that looks like policy but is not read.
+
+    ``rules.YAML`` (the suffix in another case), ``users.yml.bak`` (a policy suffix
+    followed by more), and YAML files that are hidden or in a hidden folder.
+    """
+    label = label_of(path)
+    found: list[Problem] = []
+    for relpath, _entry in _walk(path, label, [], hidden=True):
+        message = _lookalike(relpath)
+        if message:
+            shown = f"{label}/{relpath}"
+            found.append(
+                Problem(
+                    "policy-file-not-read",
+                    f"{shown} is not read: {message}",
+                    Location(shown, 1, 1),
+                    severity="warning",
+                    value=relpath,
+                )
+            )
+    return tuple(sorted(found, key=Problem.sort_key))
+
+
+def _lookalike(relpath: str) -> str | None:
+    """Why the file at ``relpath`` looks like policy yet is not read, or ``None``."""
+    parts = relpath.split("/")
+    if parts[0] == TESTS_FOLDER and len(parts) > 1:
+        return None
+    name = parts[-1]
+    lowered = name.lower()
+    suffix = os.path.splitext(lowered)[1]
+    if name.startswith(".#") or any(p in TOOL_FOLDERS or p.startswith("..") for p in parts):
+        return None
+    hidden = [p for p in parts if p.startswith(".")]
+    if hidden and suffix in POLICY_SUFFIXES:
+        where = "it is hidden" if hidden == [name] else f"it is in the hidden folder {hidden[0]}"
+        return f"{where}, and hidden files and folders are not policy"
+    if hidden:
+        return None
+    if suffix in POLICY_SUFFIXES and os.path.splitext(name)[1] not in POLICY_SUFFIXES:
+        return (
+            f"only files ending in .yaml or .yml (lower case) are policy; rename it to "
+            f"{os.path.splitext(name)[0]}{suffix} if it is"
+        )
+    if any(f"{s}." in lowered or lowered.endswith(f"{s}~") for s in POLICY_SUFFIXES):
+        return (
+            "only files ending in .yaml or .yml are policy; rename it if it is policy, "
+            "or move it out of the policy folder if it is a copy"
+        )
+    return None
+
+
+def _walk(
+    root: Path, label: str, problems: list[Problem], hidden: bool = False
+) -> Iterator[tuple[str, Path]]:
+    """(path inside ``root``, path) of every file under ``root``, links followed.
+
+    Hidden folders are entered only when ``hidden`` is set; ``tests/`` at the root never.
+    A folder that leads back to one it is inside adds a ``policy-link-cycle`` problem.
+    """
+    try:
+        top = root.stat()
+    except OSError:
+        return
+    stack: list[tuple[Path, str, tuple[tuple[int, int], ...]]] = [
+        (root, "", ((top.st_dev, top.st_ino),))
+    ]
+    while stack:
+        folder, prefix, inside = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as error:
+            problems.append(_unreadable(f"{label}/{prefix}".rstrip("/"), error))
+            continue
+        for entry in entries:
+            relpath = prefix + entry.name
+            if _is_folder(entry):
+                if (not hidden and entry.name.startswith(".")) or relpath == TESTS_FOLDER:
+                    continue
+                try:
+                    info = os.stat(entry.path)
+                except OSError as error:
+                    problems.append(_unreadable(f"{label}/{relpath}", error))
+                    continue
+                key = (info.st_dev, info.st_ino)
+                if key in inside:
+                    problems.append(_cycle(label, relpath, entry.path))
+                    continue
+                stack.append((Path(entry.path), relpath + "/", (*inside, key)))
+            else:
+                yield relpath, Path(entry.path)
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a folder, or a link to one."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _cycle(label: str, relpath: str, path: str) -> Problem:
+    """A linked folder that leads back to a folder it is inside."""
+    shown = f"{label}/{relpath}"
+    target = os.path.realpath(path)
+    return Problem(
+        "policy-link-cycle",
+        f"{shown} links to {target}, a folder it is inside: a link cycle (remove or fix the link)",
+        Location(shown, 1, 1),
+        value=relpath,
+    )
 
 
 def _unreadable(shown: str, error: OSError) -> Problem:

@@ -48,16 +48,17 @@ from alertpolicy.engine.check.incident import parse_incident
 from alertpolicy.engine.check.schema import schema_problems, schema_validator
 from alertpolicy.engine.decide.compiled import CompiledPolicy, EngineError, compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
-from alertpolicy.engine.errors import IncidentError, Location, Problem, ProblemsError
+from alertpolicy.engine.errors import (
+    IncidentError,
+    Location,
+    PolicyTestError,
+    Problem,
+)
 from alertpolicy.engine.load.files import POLICY_SUFFIXES, TESTS_FOLDER
 from alertpolicy.engine.load.safeyaml import Document, parse_file
 from alertpolicy.engine.model import Decision, Policy
 from alertpolicy.engine.policytest.coverage import Coverage, measure
 from alertpolicy.engine.policytest.expectations import Expectation, differences, read_expectation
-
-
-class PolicyTestError(ProblemsError):
-    """The policy's test files cannot be used: unreadable, schema-invalid or ambiguous."""
 
 
 @dataclass(frozen=True)

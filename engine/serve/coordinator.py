@@ -1,15 +1,21 @@
-"""Hot reload of the policy a service serves: the coordinator and the file watcher.
+"""The coordinator: the one object that decides which policy revision serves.
 
-The :class:`Coordinator` owns the revision being served (policy + compiled engine).
-:meth:`Coordinator.reload` reads, checks and compiles the next revision to the side and
-swaps it in only when every step passed; otherwise the last good revision keeps serving and
-the failure (every problem, with ``file:line:col``) is kept for ``GET /v1/policy``.  A
-request holds a :meth:`Coordinator.lease` on the revision it started on; a replaced revision
-is closed only once its last lease is returned.
+Modelled on Alertmanager's ``config/coordinator.go`` (a lock, the current config,
+subscribers told after a reload), with the order of a reload kept in one place and made
+safe: the next revision is read, checked and summarised to the side (in a reload child,
+:mod:`.builder`), checked against the revision serving by the coverage guard
+(:mod:`alertpolicy.engine.audit.guard`), compiled, and only then swapped in under the
+lock; then every subscriber (metrics, decision log, log lines, watcher, sibling workers)
+is told, once, in subscription order.  A subscriber that fails is logged and never
+undoes the swap nor silences the others.  A request finishes on the revision it started
+on (:mod:`.serving`).
 
-The :class:`PolicyWatcher` turns file-system events under the policy directory into
-debounced reloads on a worker thread, and re-arms itself when the directory disappears and
-comes back (a ``git checkout``).
+A candidate that passes every check but trips the guard is *held*: the serving revision
+stays, the held one is reported, and it is served only when accepted by name
+(:meth:`Coordinator.accept`), or replaced by a later revision that passes.  The last
+accepted revision is kept in the state directory (:mod:`.state`), so a restart compares
+against it too.  When the engine of the serving revision fails, that revision is rebuilt
+in the background (:mod:`.repair`) and nothing is served meanwhile.
 """
 
 from __future__ import annotations
@@ -17,472 +23,275 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
+from alertpolicy.engine.audit.guard import DEFAULT_MAX_ROUTE_LOSS, compare_coverage
+from alertpolicy.engine.decide.compiled import compile_policy
+from alertpolicy.engine.errors import (
+    EngineError,
+    NotHeld,
+    PolicyError,
+    Problem,
+    ReloadWorkerFailed,
 )
-from watchdog.observers import Observer
-from watchdog.observers.api import ObservedWatch
-
-from alertpolicy.engine.check.build import load_source
-from alertpolicy.engine.check.findings import policy_counts
-from alertpolicy.engine.check.sides import ChildUnavailable, load_in_child
-from alertpolicy.engine.decide.compiled import CompiledPolicy, compile_policy
-from alertpolicy.engine.errors import PolicyError, Problem
-from alertpolicy.engine.load.files import (
-    POLICY_SUFFIXES,
-    TESTS_FOLDER,
-    PolicySource,
-    read_directory,
-    revision_of,
-)
-from alertpolicy.engine.model import Policy
+from alertpolicy.engine.load.files import PolicySource, read_directory, revision_of
+from alertpolicy.engine.serve.builder import RevisionBuilder
+from alertpolicy.engine.serve.clock import utc_now
+from alertpolicy.engine.serve.revision import Candidate, Held, ReloadOutcome, Revision
+from alertpolicy.engine.serve.serving import Serving
+from alertpolicy.engine.serve.state import AcceptedStore
+from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
 
 log = logging.getLogger("alertpolicy.reload")
 
-
-def utc_now() -> datetime:
-    """The current time in UTC, to the millisecond."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def iso(moment: datetime) -> str:
-    """``moment`` as ISO 8601 UTC with a ``Z`` (``2026-01-31T09:30:00.123Z``)."""
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class NoPolicyLoaded(RuntimeError):
-    """No valid policy revision has been loaded yet (or the service is shutting down)."""
-
-
-@dataclass
-class Revision:
-    """One loaded and compiled policy revision, and how many requests are using it."""
-
-    policy: Policy
-    compiled: CompiledPolicy
-    git: str | None
-    loaded_at: datetime
-    leases: int = 0
-    retired: bool = False
-
-    @property
-    def revision(self) -> str:
-        """The revision string (content hash, plus git commit when known)."""
-        return self.policy.revision
-
-    def counts(self) -> dict[str, int]:
-        """How many of each kind of thing the policy defines."""
-        return policy_counts(self.policy)
-
-
-@dataclass(frozen=True)
-class ReloadOutcome:
-    """What one reload did: loaded a new revision, found nothing changed, or failed."""
-
-    ok: bool
-    at: datetime
-    revision: str | None
-    """The revision serving after the reload (the old one after a failure)."""
-    changed: bool = False
-    errors: tuple[Problem, ...] = field(default=())
-
-    def to_json(self) -> dict:
-        """The outcome as shown in ``GET /v1/policy`` and ``POST /-/reload``."""
-        return {
-            "ok": self.ok,
-            "at": iso(self.at),
-            "revision": self.revision,
-            "changed": self.changed,
-            "errors": [problem_json(p) for p in self.errors],
-        }
-
-
-def problem_json(problem: Problem) -> dict:
-    """A problem as JSON, with its place as one ``file:line:col`` string too."""
-    out = problem.to_json()
-    out["location"] = str(problem.location) if problem.location else None
-    return out
-
-
-class ReloadMetrics:
-    """The Prometheus metrics of the policy reloads, in ``registry``."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.reloads = Counter(
-            "alertpolicy_config_reloads",
-            "Policy reloads, by result (success or failure).",
-            ["result"],
-            registry=registry,
-        )
-        for result in ("success", "failure"):
-            self.reloads.labels(result)
-        self.last_successful = Gauge(
-            "alertpolicy_config_last_reload_successful",
-            "Whether the last policy reload succeeded (1) or failed (0); with several "
-            "workers, 0 when any worker's last reload failed.",
-            registry=registry,
-            multiprocess_mode="livemin",
-        )
-        self.last_success_time = Gauge(
-            "alertpolicy_config_last_reload_success_timestamp_seconds",
-            "Time of the last successful policy reload, in seconds since the epoch; with "
-            "several workers, the earliest of their last successful reloads.",
-            registry=registry,
-            multiprocess_mode="livemin",
-        )
-        self.info = Gauge(
-            "alertpolicy_config_info",
-            "The policy revision being served (1) or no longer served (0); with several "
-            "workers, one series per worker process (pid).",
-            ["git", "revision"],
-            registry=registry,
-            multiprocess_mode="liveall",
-        )
-        self._described: tuple[str, str] | None = None
-
-    def record(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
-        """Count ``outcome`` and describe the revision now serving."""
-        self.reloads.labels("success" if outcome.ok else "failure").inc()
-        self.last_successful.set(1 if outcome.ok else 0)
-        if outcome.ok:
-            self.last_success_time.set(outcome.at.timestamp())
-        if serving is not None:
-            self._describe((serving.git or "", serving.revision))
-
-    def _describe(self, labels: tuple[str, str]) -> None:
-        """Mark ``labels`` (git, revision) as the revision serving, the previous one not."""
-        if labels == self._described:
-            return
-        if self._described is not None:
-            # Set to 0 before removing: worker processes' values live in shared files,
-            # where removing a series does not erase it.
-            self.info.labels(*self._described).set(0)
-            self.info.remove(*self._described)
-        self.info.labels(*labels).set(1)
-        self._described = labels
+Subscriber = Callable[[ReloadOutcome, Revision | None], None]
+"""Told every outcome, with the revision serving after it."""
 
 
 class Coordinator:
-    """Owns the policy revision being served and replaces it, safely, on reload.
+    """Owns the serving revision of one policy directory; see the module docstring.
 
-    Reloads are serialised.  A reload whose files hash to the revision already serving
-    changes nothing (no rebuild).  ``on_reload`` is called with every outcome.
+    ``max_route_loss`` is the guard's threshold, ``None`` to turn the guard off;
+    ``accepted`` keeps the last accepted revision across restarts (``None``: only in
+    memory).
     """
 
     def __init__(
         self,
         policy_dir: Path,
-        registry: CollectorRegistry | None = None,
-        on_reload: Callable[[ReloadOutcome], None] | None = None,
+        builder: RevisionBuilder,
+        *,
+        max_route_loss: float | None = DEFAULT_MAX_ROUTE_LOSS,
+        accepted: AcceptedStore | None = None,
+        tuning: HeapTuning = NO_TUNING,
     ) -> None:
         self.policy_dir = Path(policy_dir)
-        self.registry = registry or CollectorRegistry()
-        self.metrics = ReloadMetrics(self.registry)
-        self.on_reload = on_reload
-        self._current: Revision | None = None
+        self.builder = builder
+        self.max_route_loss = max_route_loss
+        self.accepted = accepted
+        self.tuning = tuning
+        self.serving = Serving()
+        self._held: Held | None = None
         self._last: ReloadOutcome | None = None
-        self._state_lock = threading.Lock()
-        self._reload_lock = threading.Lock()
-        self._closed = False
+        self._subscribers: list[Subscriber] = []
+        self._reload_lock = threading.RLock()
 
-    # ---------------------------------------------------------------- serving
+    # ---------------------------------------------------------------- reading
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Tell ``subscriber`` every outcome from now on."""
+        with self._reload_lock:
+            self._subscribers.append(subscriber)
 
     @property
     def current(self) -> Revision | None:
         """The revision serving now, or ``None`` before the first good load."""
-        return self._current
+        return self.serving.current
+
+    @property
+    def held(self) -> Held | None:
+        """The revision the coverage guard holds back, if any."""
+        return self._held
 
     @property
     def last_reload(self) -> ReloadOutcome | None:
-        """The outcome of the latest reload, or ``None`` before the first."""
+        """The latest outcome, or ``None`` before the first."""
         return self._last
 
-    @contextmanager
-    def lease(self) -> Iterator[Revision]:
-        """The current revision, kept open until the ``with`` block ends."""
-        with self._state_lock:
-            revision = self._current
-            if revision is None:
-                raise NoPolicyLoaded("no valid policy has been loaded")
-            revision.leases += 1
-        try:
-            yield revision
-        finally:
-            self._release(revision)
+    def lease(self) -> AbstractContextManager[Revision]:
+        """The serving revision for one request (:meth:`Serving.lease`)."""
+        return self.serving.lease()
 
-    def _release(self, revision: Revision) -> None:
-        with self._state_lock:
-            revision.leases -= 1
-            close_now = revision.retired and revision.leases == 0
-        if close_now:
-            revision.compiled.close()
+    def locked(self) -> AbstractContextManager[bool]:
+        """The reload lock: nothing is swapped while it is held."""
+        return self._reload_lock
 
-    def _swap(self, new: Revision | None) -> None:
-        """Serve ``new`` and retire the old revision (closed once no request uses it)."""
-        with self._state_lock:
-            old, self._current = self._current, new
-            close_now = False
-            if old is not None:
-                old.retired = True
-                close_now = old.leases == 0
-        if old is not None and close_now:
-            old.compiled.close()
+    # ---------------------------------------------------------------- reloading
+
+    def start(self, fall_back: bool = False) -> ReloadOutcome:
+        """The first load: serve the policy on disk, unless it trips the guard against
+        the kept revision, which then serves while the new one is held.
+
+        Raises :class:`PolicyError` for an invalid policy and
+        :class:`ReloadWorkerFailed` when it could not be built at all; with
+        ``fall_back`` (a worker process restarted while the files are broken) the kept
+        revision serves instead, when there is one, and the failure is reported.
+        """
+        with self._reload_lock:
+            at = utc_now()
+            source = None
+            try:
+                source = self._read()
+                candidate = self.builder.build(source)
+            except (PolicyError, ReloadWorkerFailed) as error:
+                kept = self._kept(None, source.label if source else self._label())
+                if not fall_back or kept is None:
+                    raise
+                problems = error.problems if isinstance(error, PolicyError) else ()
+                outcome = self._apply(kept, at, "start")
+                outcome = dataclasses.replace(outcome, ok=False, errors=problems)
+                self._tell(outcome)
+                return outcome
+            kept = self._kept(candidate, candidate.source.label)
+            held = None
+            if kept is not None:
+                reasons = self._compare(kept, candidate)
+                if reasons:
+                    held = Held(candidate, reasons, at)
+            outcome = self._apply(kept if held and kept else candidate, at, "start")
+            self._held = held
+            outcome = dataclasses.replace(outcome, held=held)
+            self._tell(outcome)
+        return outcome
+
+    def reload(self, force: bool = False) -> ReloadOutcome:
+        """Read the policy directory and serve it if it passes every check and the guard.
+
+        Unchanged files change nothing, unless ``force`` (SIGHUP, ``POST /-/reload``),
+        which rebuilds the revision even so.
+        """
+        with self._reload_lock:
+            at = utc_now()
+            how = "forced" if force else "reload"
+            try:
+                outcome = self._next(self._read(), at, force)
+            except PolicyError as error:
+                outcome = self._failed(at, how, error.problems)
+            except ReloadWorkerFailed as error:
+                outcome = self._failed(at, how, (Problem("reload-child-failed", str(error)),))
+            except Exception as error:  # a failed compile must never stop the last good one
+                log.exception("policy reload failed while compiling")
+                message = f"the policy could not be compiled: {type(error).__name__}: {error}"
+                outcome = self._failed(at, how, (Problem("policy-compile-failed", message),))
+            self._tell(outcome)
+        return outcome
+
+    def accept(self, revision: str) -> ReloadOutcome:
+        """Serve the held revision named ``revision`` (an operator accepted it).
+
+        Raises :class:`NotHeld` when that is not the revision held.
+        """
+        with self._reload_lock:
+            held = self._held
+            if held is None or held.revision != revision:
+                holding = f"{held.revision} is held" if held else "no revision is held"
+                raise NotHeld(f"cannot accept {revision}: {holding}")
+            outcome = self._apply(held.candidate, utc_now(), "accept")
+            self._tell(outcome)
+        return outcome
+
+    def rebuild(self, revision: Revision) -> ReloadOutcome | None:
+        """Compile ``revision``'s policy afresh and serve it again (its engine failed).
+
+        ``None`` when another revision has replaced it meanwhile; an outcome that is not
+        ``ok`` when compiling failed again.
+        """
+        with self._reload_lock:
+            if self.serving.current is not revision:
+                return None
+            at = utc_now()
+            try:
+                outcome = self._apply(revision.candidate, at, "rebuild")
+            except Exception as error:
+                if not isinstance(error, EngineError):
+                    log.exception("rebuilding the policy engine failed")
+                message = f"the policy engine could not be rebuilt: {type(error).__name__}: {error}"
+                outcome = self._failed(at, "rebuild", (Problem("engine-rebuild-failed", message),))
+            self._tell(outcome)
+        return outcome
 
     def close(self) -> None:
         """Stop serving: no new leases; the last revision closes when its requests end."""
         with self._reload_lock:
-            self._closed = True
-            self._swap(None)
+            self.serving.close()
 
-    # ---------------------------------------------------------------- reloading
+    # ---------------------------------------------------------------- the steps
 
-    def reload(self) -> ReloadOutcome:
-        """Read, check and compile the policy directory; serve it if every check passed."""
-        with self._reload_lock:
-            at = utc_now()
-            if self._closed:
-                raise NoPolicyLoaded("the service is shutting down")
-            try:
-                outcome = self._next_revision(at)
-            except PolicyError as error:
-                outcome = self._failed(at, error.problems)
-            except Exception as error:  # a failed compile must never stop the last good one
-                log.exception("policy reload failed while compiling")
-                problem = Problem(
-                    "policy-compile-failed",
-                    f"the policy could not be compiled: {type(error).__name__}: {error}",
-                )
-                outcome = self._failed(at, (problem,))
-            self._last = outcome
-            self.metrics.record(outcome, self._current)
-        self._log(outcome)
-        if self.on_reload is not None:
-            self.on_reload(outcome)
+    def _label(self) -> str:
+        return self.policy_dir.as_posix().rstrip("/") or "."
+
+    def _read(self) -> PolicySource:
+        return dataclasses.replace(read_directory(self.policy_dir), label=self._label())
+
+    def _next(self, source: PolicySource, at: datetime, force: bool) -> ReloadOutcome:
+        how = "forced" if force else "reload"
+        wanted = revision_of(source)
+        serving, held = self.serving.current, self._held
+        if not force and serving is not None and wanted == serving.revision:
+            self._held = None
+            return ReloadOutcome(True, at, serving.revision, how=how)
+        if not force and held is not None and wanted == held.revision:
+            if self.accepted is not None and self.accepted.revision() == wanted:
+                return self._apply(held.candidate, at, "accept")
+            current = serving.revision if serving else None
+            return ReloadOutcome(True, at, current, held=held, how=how)
+        candidate = self.builder.build(source)
+        reasons = self._guard(serving, candidate)
+        if reasons:
+            self._held = Held(candidate, reasons, at)
+            current = serving.revision if serving else None
+            return ReloadOutcome(True, at, current, held=self._held, how=how)
+        return self._apply(candidate, at, how)
+
+    def _guard(self, serving: Revision | None, candidate: Candidate) -> tuple[Problem, ...]:
+        """Why ``candidate`` must be held instead of replacing ``serving`` (none: serve)."""
+        if serving is None or candidate.revision == serving.revision:
+            return ()
+        if self.accepted is not None and self.accepted.revision() == candidate.revision:
+            return ()  # accepted already: by an operator, or by a sibling worker's guard
+        return self._compare(serving.candidate, candidate)
+
+    def _compare(self, serving: Candidate, candidate: Candidate) -> tuple[Problem, ...]:
+        if self.max_route_loss is None or serving.coverage is None or candidate.coverage is None:
+            return ()
+        return compare_coverage(serving.coverage, candidate.coverage, self.max_route_loss)
+
+    def _kept(self, candidate: Candidate | None, label: str) -> Candidate | None:
+        """The kept revision, built, when there is one and it is not ``candidate``."""
+        if self.accepted is None:
+            return None
+        source = self.accepted.load(label)
+        if source is None or (candidate and revision_of(source) == candidate.revision):
+            return None
+        if candidate and self.max_route_loss is None:
+            return None
+        try:
+            return self.builder.build(source)
+        except (PolicyError, ReloadWorkerFailed) as error:
+            log.warning("the kept revision cannot be loaded; ignoring it: %s", error)
+            return None
+
+    def _apply(self, candidate: Candidate, at: datetime, how: str) -> ReloadOutcome:
+        """Compile ``candidate``, swap it in, keep it as accepted; the outcome."""
+        before = self.serving.current
+        with self.tuning.paused():
+            compiled = compile_policy(candidate.policy)
+        self.tuning.settle()
+        if self.accepted is not None and self.accepted.revision() != candidate.revision:
+            self.accepted.record(candidate.source)
+        changed = before is None or before.revision != candidate.revision
+        outcome = ReloadOutcome(True, at, candidate.revision, changed=changed, how=how)
+        self._held, self._last = None, outcome  # reported with the swap, not after it
+        self.serving.swap(Revision(candidate, compiled, loaded_at=at))
         return outcome
 
-    def _next_revision(self, at: datetime) -> ReloadOutcome:
-        source = read_policy_source(self.policy_dir)
-        serving = self._current
-        if serving is not None and serving.revision == revision_of(source):
-            return ReloadOutcome(ok=True, at=at, revision=serving.revision, changed=False)
-        policy = load_policy_source(source)
-        compiled = compile_policy(policy)
-        self._swap(Revision(policy, compiled, source.git, loaded_at=at))
-        return ReloadOutcome(ok=True, at=at, revision=policy.revision, changed=True)
+    def _failed(self, at: datetime, how: str, problems: tuple[Problem, ...]) -> ReloadOutcome:
+        serving = self.serving.current
+        current = serving.revision if serving else None
+        return ReloadOutcome(False, at, current, errors=problems, held=self._held, how=how)
 
-    def _failed(self, at: datetime, problems: tuple[Problem, ...]) -> ReloadOutcome:
-        serving = self._current.revision if self._current else None
-        return ReloadOutcome(ok=False, at=at, revision=serving, errors=tuple(problems))
-
-    @staticmethod
-    def _log(outcome: ReloadOutcome) -> None:
-        """Log a reload; a failed first load is left to the caller, which refuses to start."""
-        if not outcome.ok and outcome.revision:
-            log.warning(
-                "policy reload failed (%d errors; still serving %s):\n%s",
-                len(outcome.errors),
-                outcome.revision,
-                "\n".join(p.render() for p in outcome.errors),
-            )
-        elif outcome.ok and outcome.changed:
-            log.info("policy reloaded: now serving %s", outcome.revision)
-
-    def status(self) -> dict:
-        """The revision serving and the last reload, as served by ``GET /v1/policy``."""
-        serving = self._current
-        out: dict = {
-            "revision": None,
-            "git": None,
-            "files": [],
-            "counts": None,
-            "loaded_at": None,
-            "last_reload": self._last.to_json() if self._last else None,
-        }
-        if serving is not None:
-            out.update(
-                revision=serving.revision,
-                git=serving.git,
-                files=[{"path": f.path, "sha256": f.sha256} for f in serving.policy.files],
-                counts=serving.counts(),
-                loaded_at=iso(serving.loaded_at),
-            )
-        return out
-
-
-def read_policy_source(policy_dir: Path) -> PolicySource:
-    """The files of the policy directory, labelled with the path as given to ``--policy``."""
-    label = policy_dir.as_posix().rstrip("/") or "."
-    source = read_directory(policy_dir)
-    return dataclasses.replace(source, label=label)
-
-
-def load_policy_source(source: PolicySource) -> Policy:
-    """The checked policy in ``source``, loaded in a child process where possible.
-
-    Parsing and checking a large policy holds the interpreter lock for seconds; in a
-    child process it leaves this one free to answer requests.  Raises
-    :class:`~alertpolicy.engine.errors.PolicyError` with every problem either way.
-    """
-    try:
-        return load_in_child(source)
-    except ChildUnavailable as reason:
-        log.warning("policy loaded in the serving process (no child process: %s)", reason)
-        return load_source(source)
-
-
-# -------------------------------------------------------------------- watching
-
-WATCHED_EVENTS: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    FileModifiedEvent,
-    FileClosedEvent,
-    FileDeletedEvent,
-    FileMovedEvent,
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-]
-"""Events that can change a policy (opening or reading a file cannot)."""
-
-
-def is_policy_path(policy_dir: Path, path: str, is_directory: bool) -> bool:
-    """Whether a change at ``path`` can change the policy read from ``policy_dir``."""
-    target = Path(path)
-    if target == policy_dir:
-        return True
-    try:
-        parts = target.relative_to(policy_dir).parts
-    except ValueError:
-        return False
-    if parts[0] == TESTS_FOLDER or any(part.startswith(".") for part in parts):
-        return False
-    return is_directory or target.suffix in POLICY_SUFFIXES
-
-
-class _Handler(FileSystemEventHandler):
-    """Passes the events that concern the policy directory to the watcher."""
-
-    def __init__(self, watcher: PolicyWatcher) -> None:
-        self.watcher = watcher
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        paths = [event.src_path, getattr(event, "dest_path", "")]
-        paths = [p if isinstance(p, str) else p.decode() for p in paths if p]
-        root = self.watcher.policy_dir
-        if any(Path(p) == root for p in paths):
-            self.watcher.root_changed()
-        elif any(is_policy_path(root, p, event.is_directory) for p in paths):
-            self.watcher.request_reload()
-
-
-class PolicyWatcher:
-    """Reloads the coordinator's policy when its files change, after a quiet period.
-
-    A burst of events (an editor saving, a ``git checkout``) becomes one reload, run on
-    the watcher's own thread once nothing has changed for ``debounce`` seconds.
-    """
-
-    def __init__(self, coordinator: Coordinator, debounce: float = 0.25) -> None:
-        self.coordinator = coordinator
-        self.policy_dir = coordinator.policy_dir.resolve()
-        self.debounce = debounce
-        self._cond = threading.Condition()
-        self._pending = False
-        self._immediate = False
-        self._due = 0.0
-        self._stopping = False
-        self._rearm = False
-        self._observer = Observer()
-        self._handler = _Handler(self)
-        self._policy_watch: ObservedWatch | None = None
-        self._thread = threading.Thread(target=self._run, name="policy-reload", daemon=True)
-
-    def start(self) -> None:
-        """Start watching the policy directory (and its parent) and reloading."""
-        parent = self.policy_dir.parent
-        self._observer.schedule(self._handler, str(parent), event_filter=WATCHED_EVENTS)
-        self._arm()
-        self._observer.start()
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop watching; a reload in progress finishes first."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._observer.stop()
-        self._observer.join(timeout=5)
-        if self._thread.is_alive():
-            self._thread.join(timeout=60)
-
-    def request_reload(self, immediate: bool = False) -> None:
-        """Reload after the quiet period (or at once, for SIGHUP)."""
-        with self._cond:
-            self._pending = True
-            self._immediate = self._immediate or immediate
-            self._due = time.monotonic() + self.debounce
-            self._cond.notify_all()
-
-    def root_changed(self) -> None:
-        """The policy directory itself appeared, vanished or moved: re-arm, then reload."""
-        with self._cond:
-            self._rearm = True
-        self.request_reload()
-
-    def _arm(self) -> None:
-        """Watch the policy directory recursively (again), if it exists."""
-        if self._policy_watch is not None:
+    def _tell(self, outcome: ReloadOutcome) -> None:
+        """Record ``outcome`` and tell every subscriber, in order (caller holds the lock)."""
+        self._last = outcome
+        serving = self.serving.current
+        for subscriber in self._iter_subscribers():
             try:
-                self._observer.unschedule(self._policy_watch)
-            except KeyError:
-                log.debug("policy directory watch was already gone")
-            self._policy_watch = None
-        if self.policy_dir.is_dir():
-            self._policy_watch = self._observer.schedule(
-                self._handler, str(self.policy_dir), recursive=True, event_filter=WATCHED_EVENTS
-            )
+                subscriber(outcome, serving)
+            except Exception:  # a reporting failure must never undo or hide a reload
+                log.exception("a reload subscriber failed")
 
-    def _next(self) -> bool:
-        """Wait for a due reload; False when stopping."""
-        with self._cond:
-            while not self._pending and not self._stopping:
-                self._cond.wait()
-            while not self._stopping and not self._immediate:
-                remaining = self._due - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            if self._stopping:
-                return False
-            self._pending = self._immediate = False
-            rearm, self._rearm = self._rearm, False
-        if rearm:
-            self._arm()
-        return True
-
-    def _run(self) -> None:
-        while self._next():
-            try:
-                self.coordinator.reload()
-            except NoPolicyLoaded:
-                return
-            except Exception:  # the watcher thread must outlive any one failed reload
-                log.exception("policy reload crashed")
+    def _iter_subscribers(self) -> Iterator[Subscriber]:
+        yield from list(self._subscribers)

@@ -1,41 +1,57 @@
 """The service's append-only decision log: one JSON line per decision or reload.
 
 Each decision line records when, which incident, which policy revision, the outcome, the
-categories, every recipient with their reasons, and every withheld alert — and never a
-student id, a student's name, an incident's metadata or a member of staff's name or email.
-Lines are written whole, one ``write`` each, to a file opened for appending, so several
-worker processes can share one log.
+categories, every recipient with their reasons, and every withheld alert, built from an
+allow-list of fields: never a student id, a student-group name (``matched`` keeps only
+the category), a student's name, an incident's metadata, or a member of staff's name or
+email.  Writing happens off the event loop (:mod:`.logwriter`): a slow or full disk
+never costs a decision.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from alertpolicy.engine.model import Decision, Incident, Reason, Withheld
-from alertpolicy.engine.serve.coordinator import ReloadOutcome, iso
+from alertpolicy.engine.serve.clock import iso, utc_now
+from alertpolicy.engine.serve.logwriter import LineWriter
+from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
+
+LOGGED_MATCH = frozenset({"category"})
+"""Trigger kinds whose matched value may be logged (student ids and groups may not)."""
 
 
-def reason_record(reason: Reason) -> dict:
-    """A recipient's reason, with any matched student id left out."""
-    out = reason.to_json()
-    if "matched" in out:
-        out["matched"] = {k: v for k, v in out["matched"].items() if k != "student"}
+def reason_record(reason: Reason) -> dict[str, Any]:
+    """A recipient's reason: its source, rule or alert group, and the category matched."""
+    out: dict[str, Any] = {"source": reason.source}
+    if reason.alert_group is not None:
+        out["alert_group"] = reason.alert_group
+    if reason.rule is not None:
+        out["rule"] = reason.rule
+    if reason.source == "automatic_alert":
+        out["matched"] = {kind: value for kind, value in reason.matched if kind in LOGGED_MATCH}
     return out
 
 
-def withheld_record(entry: Withheld) -> dict:
+def withheld_record(entry: Withheld) -> dict[str, Any]:
     """A withheld alert: who, through which alert, and why."""
-    out = entry.to_json()
-    out.pop("message", None)
+    out: dict[str, Any] = {"user": entry.user, "source": entry.source, "reason": entry.reason}
+    if entry.alert_group is not None:
+        out["alert_group"] = entry.alert_group
+    if entry.rule is not None:
+        out["rule"] = entry.rule
+    if entry.missing:
+        out["missing"] = [
+            {"category": m.category, "permission": m.permission} for m in sorted(entry.missing)
+        ]
     return out
 
 
-def decision_record(decision: Decision, incident: Incident, at: datetime) -> dict:
-    """The decision-log line of ``decision`` (no student ids, names or metadata)."""
+def decision_record(decision: Decision, incident: Incident, at: datetime) -> dict[str, Any]:
+    """The decision-log line of ``decision`` (see the module docstring for what is left out)."""
     return {
         "event": "decision",
         "time": iso(at),
@@ -59,48 +75,43 @@ def decision_record(decision: Decision, incident: Incident, at: datetime) -> dic
     }
 
 
-def reload_record(outcome: ReloadOutcome) -> dict:
-    """The decision-log line of a reload: success or failure, revision, error messages."""
+def reload_record(outcome: ReloadOutcome) -> dict[str, Any]:
+    """The decision-log line of a reload: result, revision serving, held one, problems."""
     return {
         "event": "reload",
         "time": iso(outcome.at),
+        "how": outcome.how,
         "ok": outcome.ok,
         "changed": outcome.changed,
         "revision": outcome.revision,
-        "errors": [p.render() for p in outcome.errors],
+        "held": outcome.held.revision if outcome.held else None,
+        "errors": [p.to_json() for p in outcome.errors],
     }
 
 
 class DecisionLog:
-    """An append-only JSON-lines file; thread-safe, each line written and flushed whole."""
+    """The decision log at ``path``; see the module docstring."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._lock = threading.Lock()
-
-    def write(self, record: dict) -> None:
-        """Append ``record`` as one line."""
-        line = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        data = (line + "\n").encode("utf-8")
-        with self._lock:
-            if self._fd is None:
-                return
-            written = 0
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
+    def __init__(
+        self,
+        path: Path,
+        on_dropped: Callable[[int], None] | None = None,
+        on_error: Callable[[OSError], None] | None = None,
+    ) -> None:
+        self.writer = LineWriter(path, on_dropped=on_dropped, on_error=on_error)
 
     def decision(self, decision: Decision, incident: Incident) -> None:
-        """Log one decision."""
-        self.write(decision_record(decision, incident, datetime.now(UTC)))
+        """Log one decision (queued; never blocks)."""
+        self.writer.put(decision_record(decision, incident, utc_now()))
 
-    def reload(self, outcome: ReloadOutcome) -> None:
-        """Log one reload."""
-        self.write(reload_record(outcome))
+    def reload(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
+        """Coordinator subscriber: log one reload."""
+        self.writer.put(reload_record(outcome))
+
+    def status(self) -> dict[str, Any]:
+        """What the log wrote, dropped, and its last error (for ``GET /v1/policy``)."""
+        return self.writer.status()
 
     def close(self) -> None:
-        """Close the file; later writes are dropped."""
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        """Write what is queued, then close the file."""
+        self.writer.close()

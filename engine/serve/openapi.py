@@ -14,7 +14,7 @@ SCHEMA_COMPONENTS = {"incident.schema.json": "Incident", "decision.schema.json":
 """The JSON Schemas ``schemas/openapi.json`` refers to, and their bundled component names."""
 
 
-def openapi_document() -> dict:
+def openapi_document() -> dict[str, Any]:
     """``schemas/openapi.json`` with the incident and decision schemas bundled in.
 
     Each ``{"$ref": "<name>.schema.json"}`` becomes a reference to a component holding that
@@ -29,7 +29,8 @@ def openapi_document() -> dict:
         schema.pop("$schema", None)
         components[name] = _rewrite_refs(schema, {"#/": f"#/components/schemas/{name}/"})
     refs = {file: f"#/components/schemas/{name}" for file, name in SCHEMA_COMPONENTS.items()}
-    return _rewrite_refs(document, refs)
+    bundled: dict[str, Any] = _rewrite_refs(document, refs)
+    return bundled
 
 
 def _rewrite_refs(node: Any, prefixes: dict[str, str]) -> Any:

@@ -28,6 +28,7 @@ from alertpolicy.engine.audit.diff import _trigger_changes, affected_triggers, d
 from alertpolicy.engine.audit.report import diff_markdown
 from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.load.git import read_git
+from alertpolicy.engine.serve.tuning import collector_paused
 from tests.bench.generate import generate_policy
 
 ALERTPOLICY = str(Path(sys.executable).with_name("alertpolicy"))
@@ -128,7 +129,8 @@ def phases(repo: Path) -> dict[str, float]:
     sources = [read_git(repo, rev, "policy") for rev in ("HEAD~1", "HEAD")]
     times["read both revisions from git"] = time.perf_counter() - start
     start = time.perf_counter()
-    base, head = (load_source(s) for s in sources)
+    with collector_paused():  # as the CLI entry point does
+        base, head = (load_source(s) for s in sources)
     times["load and check both policies"] = time.perf_counter() - start
     start = time.perf_counter()
     objects = compare_objects(base, head)

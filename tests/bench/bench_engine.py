@@ -38,6 +38,7 @@ from alertpolicy.engine.check.incident import parse_incident
 from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
 from alertpolicy.engine.model import Decision, Incident
+from alertpolicy.engine.serve.tuning import collector_paused
 from tests.bench.generate import generate_incidents, generate_policy
 from tests.reference import reference_decision
 
@@ -88,9 +89,8 @@ def bench(scale: str, count: int, cycles: int, depth: bool = False) -> None:
         gc.collect()
         start_rss = rss_mb()
         began = time.perf_counter()
-        gc.disable()  # as the entry points load: the collector would only rescan the policy
-        policy = load_policy(directory)
-        gc.enable()
+        with collector_paused():  # as every entry point that loads a policy does
+            policy = load_policy(directory)
         load_s = time.perf_counter() - began
     gc.collect()
     loaded_rss = rss_mb()

@@ -1,24 +1,19 @@
-"""Schema, merging and references of a policy; and checking submitted incidents."""
+"""Schema, merging and references of a policy."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from alertpolicy.engine.check.build import load_policy
-from alertpolicy.engine.check.incident import parse_incident
-from alertpolicy.engine.errors import IncidentError, PolicyError, Problem
-from alertpolicy.engine.model import Incident, Policy, Student
+from alertpolicy.engine.errors import PolicyError, Problem
+from alertpolicy.engine.model import Policy
 from alertpolicy.engine.rules import Permissions
 from tests.helpers import REPO
 
 CASES = Path("tests/testdata/policies")
-INCIDENTS = REPO / "tests" / "testdata" / "incidents"
 
 
 @pytest.fixture(autouse=True)
@@ -39,13 +34,6 @@ def problems(case: str) -> tuple[Problem, ...]:
 
 def by_place(case: str) -> dict[str, Problem]:
     return {str(p.location).removeprefix(f"{CASES}/{case}/"): p for p in problems(case)}
-
-
-def incident(name: str) -> object:
-    return json.loads((INCIDENTS / f"{name}.json").read_text())
-
-
-# ----------------------------------------------------------------- the built Policy
 
 
 def test_policy_is_built_from_every_file(school: Policy) -> None:
@@ -215,129 +203,3 @@ def test_star_is_not_a_category(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy(tmp_path)
     assert caught.value.problems[0].code == "reserved-category"
-
-
-# ---------------------------------------------------------------------- incidents
-
-
-def test_valid_incident(school: Policy) -> None:
-    parsed = parse_incident(incident("small-school-bullying"), school)
-    assert parsed.id == "INC-2026-0042"
-    assert parsed.reported_by == "tteach"
-    assert parsed.categories == ("Bullying",)
-    assert parsed.students == (Student("S1001", ("7A", "Year 7")),)
-    assert parsed.alerts.users == ()
-    assert parsed.alerts.alert_groups == ("DSLs",)
-    assert parsed.metadata["summary"] == "Name-calling in the lunch queue"
-
-
-def test_misspelt_field_is_refused_not_ignored(school: Policy) -> None:
-    with pytest.raises(IncidentError) as caught:
-        parse_incident(incident("misspelt-alerts-field"), school)
-    found = {p.path: p for p in caught.value.problems}
-    assert found[("alert",)].message == "incident: unknown field 'alert' (did you mean 'alerts'?)"
-    assert found[("alert",)].value == "alert"
-    assert found[("students", 0, "year")].message.startswith("students[0]: unknown field 'year'")
-
-
-def test_unknown_names_each_with_path_and_value(school: Policy) -> None:
-    with pytest.raises(IncidentError) as caught:
-        parse_incident(incident("unknown-names"), school)
-    found = {(p.path, p.value, p.code) for p in caught.value.problems}
-    assert found == {
-        (("categories", 1), "Self harm", "unknown-category"),
-        (("alerts", "users", 1), "jsmtih", "unknown-user"),
-        (("alerts", "alert_groups", 0), "DSL", "unknown-alert-group"),
-        (("reported_by",), "tteacher", "unknown-user"),
-    }
-    messages = [p.message for p in caught.value.problems]
-    assert "alerts.users[1]: unknown user 'jsmtih' (did you mean 'jsmith'?)" in messages
-
-
-def test_whole_number_student_id_becomes_text(school: Policy) -> None:
-    parsed = parse_incident(incident("numeric-student-id"), school)
-    assert parsed.students == (Student("1042", ("Year 7",)),)
-
-
-def test_fractional_or_boolean_student_id_is_refused(school: Policy) -> None:
-    with pytest.raises(IncidentError) as caught:
-        parse_incident(incident("fractional-student-id"), school)
-    found = {p.path: p.message for p in caught.value.problems}
-    assert found == {
-        ("students", 0, "id"): "students[0].id: expected text or a whole number, got 1042.5",
-        ("students", 1, "id"): "students[1].id: expected text or a whole number, got true",
-    }
-
-
-def test_required_fields_and_at_least_one(school: Policy) -> None:
-    with pytest.raises(IncidentError) as caught:
-        parse_incident({"categories": [], "students": []}, school)
-    messages = sorted(p.message for p in caught.value.problems)
-    assert messages == [
-        "categories: is empty",
-        "incident: missing required field 'id'",
-        "students: is empty",
-    ]
-
-
-def test_incident_strings_are_nfc_normalised(school: Policy) -> None:
-    raw = {"id": "INC-1", "categories": ["Bullying"], "students": [{"id": "Zoe\u0308"}]}
-    assert parse_incident(raw, school).students[0].id == "Zo\u00eb"
-
-
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-NAMES = st.sampled_from(["Bullying", "Self-harm", "Neglect", "jsmith", "DSLs", "x", ""])
-INCIDENTISH = st.fixed_dictionaries(
-    {"id": st.one_of(st.text(max_size=5), st.integers()), "categories": st.lists(NAMES)},
-    optional={
-        "students": st.lists(
-            st.fixed_dictionaries(
-                {"id": st.one_of(st.text(max_size=4), st.integers(), st.floats(), st.booleans())},
-                optional={"groups": st.lists(NAMES), "form": JSON},
-            ),
-            max_size=3,
-        ),
-        "alerts": st.fixed_dictionaries(
-            {}, optional={"users": st.lists(NAMES), "alert_groups": st.lists(NAMES)}
-        ),
-        "reported_by": st.one_of(NAMES, st.integers()),
-        "metadata": JSON,
-        "alert": JSON,
-    },
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(raw=st.one_of(JSON, INCIDENTISH))
-def test_any_json_is_an_incident_or_an_incident_error(school: Policy, raw: object) -> None:
-    try:
-        parsed = parse_incident(raw, school)
-    except IncidentError as error:
-        assert error.problems
-        for problem in error.problems:
-            assert problem.message and isinstance(problem.path, tuple)
-            json.dumps(problem.to_json())
-    else:
-        assert isinstance(parsed, Incident)
-        assert parsed.categories and parsed.students
-        assert set(parsed.categories) <= set(school.categories)
-
-
-def test_wrong_shape_and_unknown_names_are_all_reported_together(school: Policy) -> None:
-    with pytest.raises(IncidentError) as caught:
-        parse_incident(incident("wrong-shape-and-unknown-names"), school)
-    found = [(p.path, p.value, p.code) for p in caught.value.problems]
-    assert found == [
-        (("students",), [], "incident-minItems"),
-        (("alerts", "alert_groups"), "DSLs", "incident-type"),
-        (("categories", 2), 7, "incident-type"),
-        (("urgent",), "urgent", "incident-unknown-field"),
-        (("categories", 1), "Cyber bullying", "unknown-category"),
-        (("alerts", "users", 1), "dhead", "unknown-user"),
-    ]

@@ -97,6 +97,8 @@ def test_json_format() -> None:
         "column": 73,
         "field": "users.tteach.user_group",
         "value": "Teaching staff",
+        "location": f"{CASES}/unknown-user-group/policy.yaml:11:73",
+        "related": [],
     }
 
 

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from alertpolicy.engine.errors import PolicyError
-from alertpolicy.engine.load.files import PolicySource, read_directory, revision_of
+from alertpolicy.engine.load.files import (
+    PolicySource,
+    file_stamps,
+    read_directory,
+    revision_of,
+    unread_lookalikes,
+)
 from tests.helpers import TESTDATA
+from tests.serve.support import configmap
 
 SMALL_SCHOOL = TESTDATA / "policies" / "small-school"
 HAS_GIT = shutil.which("git") is not None
@@ -156,3 +163,85 @@ def test_a_policy_file_that_cannot_be_read_is_an_error_not_skipped(tmp_path: Pat
     assert problem.location is not None
     assert problem.location.file.endswith("policy/users.yaml")
     assert "No such file" in problem.message
+
+
+# ------------------------------------------------------------------ links and look-alikes
+
+
+def test_a_linked_subfolder_is_read_like_a_folder(tmp_path: Path) -> None:
+    shared = tmp_path / "shared-rules"
+    shared.mkdir()
+    (shared / "rules.yaml").write_text("automatic_alerts: []\n")
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "settings.yaml").write_text("settings: {}\n")
+    (policy / "trust").symlink_to(shared, target_is_directory=True)
+    assert sorted(read_directory(policy).files) == ["settings.yaml", "trust/rules.yaml"]
+
+
+def test_a_link_cycle_is_an_error_naming_the_link(tmp_path: Path) -> None:
+    policy = tmp_path / "policy"
+    (policy / "academies").mkdir(parents=True)
+    (policy / "settings.yaml").write_text("settings: {}\n")
+    (policy / "academies" / "loop").symlink_to(policy, target_is_directory=True)
+    with pytest.raises(PolicyError) as caught:
+        read_directory(policy)
+    [problem] = caught.value.problems
+    assert problem.code == "policy-link-cycle"
+    assert problem.location is not None
+    assert problem.location.file.endswith("policy/academies/loop")
+    assert "a folder it is inside" in problem.message
+
+
+def test_a_configmap_volume_is_read_through_its_links(tmp_path: Path) -> None:
+    volume = configmap(tmp_path / "cm", "2026_01_01", {"settings.yaml": "settings: {}\n"})
+    source = read_directory(volume)
+    assert dict(source.files) == {"settings.yaml": b"settings: {}\n"}
+
+
+def test_stamps_change_when_a_configmap_or_a_policy_link_is_swapped(tmp_path: Path) -> None:
+    volume = configmap(tmp_path / "cm", "v1", {"settings.yaml": "settings: {}\n"})
+    before = file_stamps(volume)
+    assert file_stamps(volume) == before
+    configmap(volume, "v2", {"settings.yaml": "settings: {}\n"})
+    assert file_stamps(volume) != before
+
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "a.yaml").write_text("{}\n")
+    shutil.copytree(tmp_path / "v1", tmp_path / "v2")
+    (tmp_path / "current").symlink_to("v1")
+    linked = file_stamps(tmp_path / "current")
+    (tmp_path / "next").symlink_to("v2")
+    (tmp_path / "next").replace(tmp_path / "current")
+    assert file_stamps(tmp_path / "current") != linked
+
+
+def test_files_that_look_like_policy_but_are_not_read_are_named(tmp_path: Path) -> None:
+    for name in (
+        "users.yaml",
+        "rules.YAML",
+        "staff.Yml",
+        "users.yml.bak",
+        "rules.yaml~",
+        "notes.txt",
+        ".drafts/self-harm.yaml",
+        ".hidden.yaml",
+        ".users.yaml.swp",
+        ".git/config.yml",
+        "..2026_01_01/users.yaml",
+        "tests/case.YAML",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    found = {p.value: p for p in unread_lookalikes(tmp_path)}
+    assert sorted(found) == [
+        ".drafts/self-harm.yaml",
+        ".hidden.yaml",
+        "rules.YAML",
+        "rules.yaml~",
+        "staff.Yml",
+        "users.yml.bak",
+    ]
+    assert all(p.severity == "warning" and p.code == "policy-file-not-read" for p in found.values())
+    assert "rename it to rules.yaml" in found["rules.YAML"].message
+    assert "hidden folder .drafts" in found[".drafts/self-harm.yaml"].message

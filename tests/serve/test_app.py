@@ -9,9 +9,7 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,108 +18,16 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from alertpolicy.engine.serve.app import ServeSettings, Service, create_app
+from alertpolicy.engine.serve.app import Service, create_app
+from alertpolicy.engine.serve.settings import ServeSettings
 from tests.helpers import ALERTPOLICY, REPO, TESTDATA
+from tests.serve.support import SMALL_SCHOOL, Server, edit, free_port, incident, wait_until
 
 pytestmark = pytest.mark.slow
 
-SMALL_SCHOOL = TESTDATA / "policies" / "small-school"
-INCIDENTS = TESTDATA / "incidents"
 TOKEN = "s3cret-token-for-tests"
 STUDENT_IDS = ("S1042", "S7731-PRIVATE")
 """Student ids in serve-looked-after.json: they must never reach a log."""
-
-
-def incident(name: str) -> dict:
-    """An incident fixture from tests/testdata/incidents."""
-    return json.loads((INCIDENTS / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
-    """Poll ``condition`` until it holds or ``seconds`` pass (for effects outside the test)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-class Server:
-    """``alertpolicy serve`` as a subprocess, with an httpx client pointed at it."""
-
-    def __init__(self, workdir: Path, policy: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.policy = policy
-        self.output = workdir / f"server-{self.port}.log"
-        command = [ALERTPOLICY, "serve", "--policy", str(policy)]
-        command += ["--port", str(self.port), *args]
-        with self.output.open("wb") as out:
-            self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        self.client = httpx.Client(base_url=self.url, timeout=30)
-
-    def ready(self) -> bool:
-        """Whether /readyz answers 200."""
-        try:
-            return self.client.get("/readyz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def wait_ready(self, seconds: float = 60.0) -> None:
-        """Wait for /readyz, failing with the server's output if it exits or times out."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and self.process.poll() is None:
-            if self.ready():
-                return
-            time.sleep(0.05)
-        pytest.fail(f"server not ready:\n{self.log()}")
-
-    def log(self) -> str:
-        """Everything the server printed so far."""
-        return self.output.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> None:
-        """Terminate the server and wait for it."""
-        self.client.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def revision(self, **headers: str) -> str | None:
-        """The revision /v1/policy says is serving."""
-        return self.client.get("/v1/policy", headers=headers).json()["revision"]
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start servers on copies of policies (default small-school); all stopped at the end."""
-    servers: list[Server] = []
-
-    def starter(*args: str, policy: Path = SMALL_SCHOOL, copy: bool = True) -> Server:
-        target = policy
-        if copy:
-            target = tmp_path / f"policy-{len(servers)}"
-            shutil.copytree(policy, target)
-        server = Server(tmp_path, target, *args)
-        servers.append(server)
-        server.wait_ready()
-        return server
-
-    yield starter
-    for server in servers:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -150,12 +56,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def decision_schema() -> dict:
     return json.loads((REPO / "schemas" / "decision.schema.json").read_text(encoding="utf-8"))
-
-
-def edit(policy: Path, old: str, new: str, file: str = "users.yaml") -> None:
-    """Replace text in a policy file, as an admin's edit would."""
-    path = policy / file
-    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
 
 
 # ------------------------------------------------------------------- decisions
@@ -251,7 +151,7 @@ def test_a_misspelt_field_is_422(shared: Server) -> None:
 
 def test_too_many_students_is_422_before_any_work(shared: Server) -> None:
     body = incident("small-school-bullying")
-    body["students"] = [{"id": f"S{i}"} for i in range(501)]
+    body["students"] = [{"id": f"S{i}"} for i in range(501)]  # far over the limit
     response = shared.client.post("/v1/decisions", json=body)
     assert response.status_code == 422
     [error] = response.json()["errors"]
@@ -516,6 +416,7 @@ def serving_workers(server: Server) -> dict[int, str]:
 
 def test_metrics_with_workers_add_up_every_worker(start: Callable[..., Server]) -> None:
     server = start("--workers", "2")
+    assert wait_until(lambda: len(serving_workers(server)) == 2, seconds=60)  # both loaded
     fresh = {"Connection": "close"}  # new connections, so that both workers answer some
     for _ in range(12):
         response = server.client.post(
@@ -534,7 +435,7 @@ def test_metrics_with_workers_add_up_every_worker(start: Callable[..., Server]) 
     os.kill(killed, signal.SIGKILL)  # a worker crashes: it is replaced, and leaves /metrics
     assert wait_until(
         lambda: len(serving_workers(server)) == 2 and killed not in serving_workers(server),
-        seconds=30,
+        seconds=90,  # a new worker starts a forkserver and loads the policy: slow when busy
     )
     text = server.client.get("/metrics", headers=fresh).text
     assert 'alertpolicy_decisions_total{code="",outcome="accepted"} 12.0' in text

@@ -1,0 +1,211 @@
+"""Building the next policy revision in a child process, never in the serving one.
+
+A :class:`RevisionBuilder` hands the files of a revision to a reload child
+(:mod:`.reloadchild`) started by a ``forkserver`` multiprocessing context: the forkserver
+is a fresh interpreter launched (fork + exec) before the service starts its threads, and
+each child is forked from it, so no process running uvicorn or watchdog threads ever
+forks.  The child answers with the checked policy and its coverage summary, pickled;
+this process reads the answer a pickle frame at a time (so requests get their turn
+between frames) with the collector paused, as its entry point chose (:mod:`.tuning`).
+
+A child that ends without an answer (killed by the OOM killer, crashed, hung past the
+timeout) is retried in a new child, a bounded number of times with back-off; each such
+failure is reported, and when every attempt fails the reload fails with
+:class:`~alertpolicy.engine.errors.ReloadWorkerFailed`.  The policy is never loaded in
+this process instead: that is what would take a trust-scale server from 150 MB to 2 GB
+and stall its requests for seconds.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import multiprocessing
+import pickle
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from alertpolicy.engine.audit.guard import Coverage
+from alertpolicy.engine.errors import PolicyError, ProblemsError, ReloadWorkerFailed
+from alertpolicy.engine.load.files import PolicySource
+from alertpolicy.engine.model import Policy
+from alertpolicy.engine.serve import reloadchild
+from alertpolicy.engine.serve.revision import Candidate
+from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
+
+log = logging.getLogger("alertpolicy.reload")
+
+ATTEMPTS = 3
+"""Children tried for one revision before the reload fails."""
+BACKOFF_SECONDS = 1.0
+"""Wait before the second attempt; doubled before each later one."""
+CHILD_TIMEOUT = 300.0
+"""Seconds a child may take to answer before it is killed (and counted as failed)."""
+RELOAD_NICENESS = 10
+"""How much lower a reload child runs than the service (``nice``), so that requests come
+first when the cores are busy (README, "Performance")."""
+START_METHOD = "forkserver"
+"""How reload children are started: forked from a clean, single-threaded server process."""
+
+
+def reload_context() -> BaseContext:
+    """The multiprocessing context reload children are started from.
+
+    The forkserver preloads :mod:`.reloadchild` (and through it everything loading a
+    policy needs), so that each child starts with those modules imported.
+    """
+    context = multiprocessing.get_context(START_METHOD)
+    context.set_forkserver_preload(["__main__", reloadchild.__name__])
+    return context
+
+
+def start_reload_server() -> None:
+    """Start the forkserver now: an entry point calls this before it starts threads."""
+    reload_context()
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
+class RevisionBuilder:
+    """Reads, checks and summarises revisions in reload children (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        with_coverage: bool = True,
+        tuning: HeapTuning = NO_TUNING,
+        attempts: int = ATTEMPTS,
+        backoff: float = BACKOFF_SECONDS,
+        timeout: float = CHILD_TIMEOUT,
+        niceness: int = RELOAD_NICENESS,
+        on_child_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        self.with_coverage = with_coverage
+        self.tuning = tuning
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.niceness = niceness
+        self.on_child_failure = on_child_failure
+        self._context = reload_context()
+
+    def build(self, source: PolicySource) -> Candidate:
+        """The checked revision in ``source``, with its coverage summary when guarded.
+
+        Raises :class:`PolicyError` with every problem of an invalid policy, and
+        :class:`ReloadWorkerFailed` when no child answered after every attempt.
+        """
+        failures: list[str] = []
+        for attempt in range(self.attempts):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                policy, coverage = self._attempt(source)
+            except ReloadWorkerFailed as why:
+                failures.append(str(why))
+                log.warning(
+                    "reload child failed (attempt %d of %d): %s", attempt + 1, self.attempts, why
+                )
+                if self.on_child_failure is not None:
+                    self.on_child_failure(str(why))
+                continue
+            return Candidate(source, policy, coverage)
+        raise ReloadWorkerFailed(
+            f"no reload child gave an answer in {self.attempts} attempts: {'; '.join(failures)}"
+        )
+
+    def _attempt(self, source: PolicySource) -> tuple[Policy, Coverage | None]:
+        reader, writer = self._context.Pipe(duplex=False)
+        child = self._context.Process(  # type: ignore[attr-defined]
+            target=reloadchild.build_in_child,
+            args=(source, self.with_coverage, writer, self.niceness),
+            name=reloadchild.PROCESS_NAME,
+            daemon=True,
+        )
+        try:
+            child.start()
+        except OSError as error:
+            reader.close()
+            writer.close()
+            raise ReloadWorkerFailed(f"could not start a reload child: {error}") from error
+        writer.close()
+        data: bytes | None = None
+        in_time = False
+        try:
+            in_time = reader.poll(self.timeout)
+            if in_time:
+                data = reader.recv_bytes()
+        except (EOFError, OSError):
+            data = None
+        finally:
+            reader.close()
+            _stop(child)
+        if not in_time:
+            raise ReloadWorkerFailed(f"the reload child did not answer within {self.timeout:g} s")
+        if data is None:
+            raise ReloadWorkerFailed(_ended(child.exitcode))
+        kind, value = self._unpickle(data)
+        if kind == reloadchild.PROBLEMS:
+            assert isinstance(value, ProblemsError)
+            raise PolicyError(value.problems)
+        policy, coverage = value
+        return policy, coverage
+
+    def _unpickle(self, data: bytes) -> tuple[str, Any]:
+        """The child's answer, read a frame at a time with the collector as tuned."""
+        with self.tuning.paused():
+            try:
+                answer: tuple[str, Any] = pickle.load(_Frames(data))
+            except Exception as error:
+                raise ReloadWorkerFailed(
+                    f"the reload child's answer was unreadable: {error}"
+                ) from error
+        self.tuning.settle()
+        return answer
+
+
+def _stop(child: Any) -> None:
+    """Wait briefly for ``child`` to exit; kill it if it does not."""
+    child.join(timeout=5)
+    if child.is_alive():
+        child.kill()
+        child.join()
+
+
+def _ended(exitcode: int | None) -> str:
+    """Why a child that ended gave no answer, in words."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"the reload child was killed by {name} before it answered"
+    return f"the reload child ended with exit status {exitcode} without an answer"
+
+
+class _Frames:
+    """The child's answer as a file for ``pickle.load``, read one pickle frame at a time.
+
+    ``pickle.loads`` builds a trust-scale policy in one call (~70 ms) that never lets
+    another thread run; reading through these Python methods gives other threads (the
+    service's requests) their turn between frames.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative)."""
+        return self._data.read(size)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        """Fill ``buffer``; how many bytes were read."""
+        return self._data.readinto(buffer)
+
+    def readline(self) -> bytes:
+        """The rest of the current line."""
+        return self._data.readline()

@@ -1,0 +1,126 @@
+"""``alertpolicy serve``'s entry point: the process-wide choices, then uvicorn.
+
+Here, and in a worker's entry point (:func:`.workers.worker_app`), and nowhere else, the
+service decides what is process-wide: the log format, the garbage collector's tuning
+(:mod:`.tuning`), the header limits of every connection, and starting the forkserver
+that reload children come from (:mod:`.builder`) before any thread exists.  Everything
+that can be refused is refused before the service listens, with a message and exit code
+2: an invalid policy, a port in use, an unreadable token file, an unusable state
+directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from socket import socket
+
+import uvicorn
+
+from alertpolicy.engine.errors import ReloadWorkerFailed, StartError
+from alertpolicy.engine.load.files import read_directory
+from alertpolicy.engine.serve.app import Service, create_app
+from alertpolicy.engine.serve.auth import read_token
+from alertpolicy.engine.serve.builder import RevisionBuilder, start_reload_server
+from alertpolicy.engine.serve.logs import configure_logging
+from alertpolicy.engine.serve.protocol import LimitedHttpProtocol, set_header_limits
+from alertpolicy.engine.serve.routes import MULTIPROCESS_ENV
+from alertpolicy.engine.serve.settings import ServeSettings
+from alertpolicy.engine.serve.sockets import listening_socket
+from alertpolicy.engine.serve.state import AcceptedStore
+from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING
+from alertpolicy.engine.serve.workers import Workers
+
+log = logging.getLogger("alertpolicy.serve")
+
+WORKER_START_SECONDS = 120
+"""How long a worker may take to load a large policy before uvicorn gives up on it."""
+
+
+def run(settings: ServeSettings, host: str, port: int) -> None:
+    """Check everything that can be refused, then serve until interrupted (SIGINT/SIGTERM).
+
+    Raises :class:`~alertpolicy.engine.errors.PolicyError` (invalid policy) or
+    :class:`StartError` before anything is served.
+    """
+    configure_logging(settings.log_level)
+    set_header_limits(settings.max_header_bytes, settings.header_timeout)
+    start_reload_server()  # before any thread: reload children are forked from it
+    if settings.token_file is not None:
+        read_token(settings.token_file)
+    if settings.state_dir is not None:
+        AcceptedStore(settings.state_dir, settings.policy_dir).prepare()
+    elif settings.max_route_loss is not None:
+        log.warning(
+            "--state-dir none: the coverage guard compares with the revision serving, but "
+            "after a restart it has nothing to compare with and serves whatever is on disk"
+        )
+    with ExitStack() as stack:
+        sock = stack.enter_context(listening_socket(host, port))
+        if settings.workers > 1:
+            _run_workers(settings, sock, stack)
+        else:
+            _run_one(settings, sock)
+
+
+def _uvicorn_config(settings: ServeSettings, app: object, **options: object) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_config=None,
+        log_level=settings.log_level,
+        # uvicorn formats an access line for every response whenever it may log one;
+        # below "info" none is ever written, so none is formatted (~10% of a request).
+        access_log=settings.log_level in ("debug", "info"),
+        http=LimitedHttpProtocol,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _run_one(settings: ServeSettings, sock: socket) -> None:
+    try:
+        service = Service(settings, tuning=COLLECTOR_TUNING)
+    except OSError as error:
+        raise StartError(str(error)) from error
+    try:
+        service.coordinator.start()
+    except ReloadWorkerFailed as error:
+        service.close()
+        raise StartError(str(error)) from error
+    except BaseException:
+        service.close()
+        raise
+    config = _uvicorn_config(settings, create_app(service), lifespan="on")
+    log.info("serving on %s:%d", *sock.getsockname()[:2])
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _run_workers(settings: ServeSettings, sock: socket, stack: ExitStack) -> None:
+    """Check the policy once (in a reload child), then let the workers load and serve."""
+    source = read_directory(settings.policy_dir)
+    try:
+        RevisionBuilder(with_coverage=False).build(source)
+    except ReloadWorkerFailed as error:
+        raise StartError(str(error)) from error
+    if settings.state_dir is not None:  # every worker starts from the same baseline
+        store = AcceptedStore(settings.state_dir, settings.policy_dir)
+        if store.revision() is None:
+            store.record(source)
+    if settings.state_dir is None:  # workers still share what they accept, for this run
+        shared = stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-state-"))
+        settings = dataclasses.replace(settings, state_dir=Path(shared))
+    metrics = stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-metrics-"))
+    os.environ.update(settings.to_env())
+    os.environ[MULTIPROCESS_ENV] = metrics  # workers add up their metrics there
+    config = _uvicorn_config(
+        settings,
+        "alertpolicy.engine.serve.workers:worker_app",
+        factory=True,
+        workers=settings.workers,
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
+    )
+    log.info("serving on %s:%d with %d workers", *sock.getsockname()[:2], settings.workers)
+    Workers(config, sockets=[sock]).run()

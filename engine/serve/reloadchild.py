@@ -1,0 +1,62 @@
+"""The reload child: reads, checks and summarises one policy revision, then exits.
+
+:func:`build_in_child` is the entry point of a child process started by the service's
+``forkserver`` (see :mod:`.builder`): a fresh, single-threaded process that only
+computes, sends its pickled answer down a pipe and ends.  Loading a trust-scale policy is
+seconds of pure-Python work; here it holds no lock of the service and, at lower priority,
+leaves the cores to requests first.  This module is imported by the forkserver before it
+forks any child, so each child starts with everything loading needs already imported.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import sys
+from multiprocessing.connection import Connection
+
+from alertpolicy.engine.audit.guard import coverage_of
+from alertpolicy.engine.check.build import load_source
+from alertpolicy.engine.errors import ProblemsError
+from alertpolicy.engine.load.files import PolicySource
+
+PROCESS_NAME = "policy-reload"
+"""The name ``ps``/``top`` show for a reload child (Linux)."""
+ANSWERED, PROBLEMS = "answer", "problems"
+
+
+def build_in_child(
+    source: PolicySource, with_coverage: bool, answer: Connection, niceness: int
+) -> None:
+    """Load and check ``source`` (and summarise it for the coverage guard) and send back
+    ``(ANSWERED, (policy, coverage))`` or ``(PROBLEMS, error)``, pickled.
+
+    Anything else that goes wrong sends nothing: the parent sees a child that ended
+    without an answer, as when it is killed.
+    """
+    if niceness:
+        os.nice(niceness)
+    _name_process()
+    # This process only builds one revision and exits: the collector can only cost time.
+    gc.freeze()
+    gc.disable()
+    try:
+        policy = load_source(source)
+        coverage = coverage_of(policy) if with_coverage else None
+        payload: tuple[str, object] = (ANSWERED, (policy, coverage))
+    except ProblemsError as error:
+        payload = (PROBLEMS, error)
+    answer.send_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    answer.close()
+
+
+def _name_process() -> None:
+    """Show the process as :data:`PROCESS_NAME` (Linux ``comm``), where possible."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        with open("/proc/self/comm", "w", encoding="ascii") as comm:
+            comm.write(PROCESS_NAME)
+    except OSError:
+        return

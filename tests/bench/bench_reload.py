@@ -1,0 +1,108 @@
+"""Benchmark a trust-scale reload with the coverage guard on, on an idle service (on demand).
+
+    python -m tests.bench.bench_reload [--runs 3] [--scale trust|school]
+
+Generates the policy (not timed), starts a coordinator the way ``alertpolicy serve`` does
+(forkserver started first, the collector tuned, reload children at lower priority), then
+``--runs`` times rewrites one member of staff's name (a real, valid change) and times
+``Coordinator.reload``: the whole reload, once with the guard on and once with it off
+(``--no-coverage-guard``); their difference is what the guard costs (its summary of the
+revision, built in the reload child, and the comparison here).  Also times the guard's
+two parts on their own, in this process: the summary (``coverage_of``) and the
+comparison (``compare_coverage``).  Targets (issue 9): reload <= 5 s idle, the guard
+<= 1 s of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from alertpolicy.engine.audit.guard import compare_coverage, coverage_of
+from alertpolicy.engine.check.build import load_policy
+from alertpolicy.engine.serve.builder import RevisionBuilder, start_reload_server
+from alertpolicy.engine.serve.coordinator import Coordinator
+from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING, collector_paused
+from tests.bench.bench_serve import users_file
+from tests.bench.generate import generate_policy
+
+
+def rename(policy: Path, n: int) -> None:
+    """Rename the first member of staff of the first academy: a valid change."""
+    path = users_file(policy)
+    text = path.read_text(encoding="utf-8")
+    name = re.search(r"name: ([A-Z][a-z]+ [A-Z][a-z]+)(-\d+)?", text)
+    assert name, "no staff name found to rename"
+    renamed = text.replace(name.group(0), f"name: {name.group(1)}-{n}", 1)
+    path.write_text(renamed, encoding="utf-8")
+
+
+def reloads(policy: Path, guarded: bool, runs: int) -> list[float]:
+    """Seconds each of ``runs`` reloads took (after a first load, not timed)."""
+    coordinator = Coordinator(
+        policy,
+        RevisionBuilder(with_coverage=guarded, tuning=COLLECTOR_TUNING),
+        max_route_loss=0.10 if guarded else None,
+        tuning=COLLECTOR_TUNING,
+    )
+    coordinator.start()
+    seconds = []
+    for n in range(runs):
+        rename(policy, n + (100 if guarded else 0))
+        began = time.perf_counter()
+        outcome = coordinator.reload()
+        seconds.append(time.perf_counter() - began)
+        if not outcome.changed or outcome.held:
+            sys.exit(f"the reload did not serve the rewrite: {outcome.to_json()}")
+    coordinator.close()
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=["trust", "school"], default="trust")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(f"python -m tests.bench.bench_reload {' '.join(argv or sys.argv[1:])}".rstrip())
+    start_reload_server()
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = generate_policy(Path(tmp) / "policy", args.scale)
+        guarded = reloads(policy, True, args.runs)
+        unguarded = reloads(policy, False, args.runs)
+        with collector_paused():
+            loaded = load_policy(policy)
+            began = time.perf_counter()
+            summary = coverage_of(loaded)
+            summary_s = time.perf_counter() - began
+        gc.freeze()
+        rename(policy, 999)
+        with collector_paused():
+            other = coverage_of(load_policy(policy))
+        began = time.perf_counter()
+        compare_coverage(summary, other)
+        compare_s = time.perf_counter() - began
+    median_on, median_off = statistics.median(guarded), statistics.median(unguarded)
+    rules, routes = len(loaded.automatic_alerts), len(summary.routes)
+
+    def runs(seconds: list[float]) -> str:
+        return ", ".join(f"{s:.2f}" for s in seconds)
+
+    print(f"{args.scale} policy: {rules:,} rules, {routes:,} alert routes")
+    print(f"reload, guard on:   median {median_on:.2f} s  ({runs(guarded)})")
+    print(f"reload, guard off:  median {median_off:.2f} s  ({runs(unguarded)})")
+    print(f"the guard's share:  {median_on - median_off:.2f} s of the reload")
+    print(f"  summary (lint + alert routes), in this process: {summary_s:.2f} s")
+    print(f"  comparison with the serving revision:           {compare_s * 1000:.1f} ms")
+    met = median_on <= 5 and median_on - median_off <= 1
+    print(f"targets (reload <= 5 s idle, guard <= 1 s of it): {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Reload children: the policy they build is the one built here; when one dies, another
+is tried, a bounded number of times, and the policy is never loaded in this process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from alertpolicy.engine.audit.guard import coverage_of
+from alertpolicy.engine.check.build import load_policy
+from alertpolicy.engine.errors import PolicyError, ReloadWorkerFailed
+from alertpolicy.engine.load.files import read_directory
+from alertpolicy.engine.serve.builder import RevisionBuilder
+from tests.helpers import TESTDATA
+from tests.serve.support import RELOAD_CHILD, ChildKiller, descendants, watch_list_policy
+
+GOOD = TESTDATA / "policies" / "eval-school"
+BAD = TESTDATA / "policies" / "unknown-user-group"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/comm").exists(), reason="needs Linux /proc"),
+]
+
+
+def test_a_revision_built_in_a_child_is_the_one_built_here() -> None:
+    candidate = RevisionBuilder().build(read_directory(GOOD))
+    assert candidate.policy == load_policy(GOOD)
+    assert candidate.policy.users["jsmith"].location == load_policy(GOOD).users["jsmith"].location
+    assert candidate.coverage == coverage_of(load_policy(GOOD))
+    assert RevisionBuilder(with_coverage=False).build(read_directory(GOOD)).coverage is None
+
+
+def test_an_invalid_policy_raises_every_error_located() -> None:
+    with pytest.raises(PolicyError) as raised:
+        RevisionBuilder().build(read_directory(BAD))
+    with pytest.raises(PolicyError) as here:
+        load_policy(BAD)
+    assert raised.value.problems == here.value.problems
+    assert raised.value.problems[0].location is not None
+
+
+def test_a_killed_child_is_retried_in_a_new_one(tmp_path: Path) -> None:
+    policy = watch_list_policy(tmp_path / "policy")
+    failures: list[str] = []
+    builder = RevisionBuilder(backoff=0.05, on_child_failure=failures.append)
+    with ChildKiller(os.getpid(), limit=1) as killer:
+        candidate = builder.build(read_directory(policy))
+    assert len(killer.killed) == 1
+    assert len(candidate.policy.automatic_alerts) == 4006
+    assert failures == ["the reload child was killed by SIGKILL before it answered"]
+
+
+def test_when_every_child_is_killed_the_build_fails_and_says_so(tmp_path: Path) -> None:
+    policy = watch_list_policy(tmp_path / "policy")
+    failures: list[str] = []
+    builder = RevisionBuilder(attempts=3, backoff=0.05, on_child_failure=failures.append)
+    with ChildKiller(os.getpid(), limit=3) as killer, pytest.raises(ReloadWorkerFailed) as raised:
+        builder.build(read_directory(policy))
+    assert len(killer.killed) == 3 and len(failures) == 3
+    assert "no reload child gave an answer in 3 attempts" in str(raised.value)
+    assert "killed by SIGKILL" in str(raised.value)
+    assert not descendants(os.getpid(), RELOAD_CHILD)
+
+
+def test_a_child_that_does_not_answer_in_time_is_stopped(tmp_path: Path) -> None:
+    policy = watch_list_policy(tmp_path / "policy", rules=20_000)
+    builder = RevisionBuilder(attempts=1, timeout=0.2)
+    with pytest.raises(ReloadWorkerFailed, match=r"did not answer within 0\.2 s"):
+        builder.build(read_directory(policy))
+    assert not descendants(os.getpid(), RELOAD_CHILD)
+
+
+def test_children_run_at_a_lower_priority(tmp_path: Path) -> None:
+    policy = watch_list_policy(tmp_path / "policy")
+    seen: list[int] = []
+
+    def watch() -> None:
+        while not seen:
+            for pid in descendants(os.getpid(), RELOAD_CHILD):
+                try:
+                    seen.append(os.getpriority(os.PRIO_PROCESS, pid))
+                except ProcessLookupError:
+                    continue
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    RevisionBuilder(niceness=7).build(read_directory(policy))
+    watcher.join(timeout=5)
+    assert seen and seen[0] == min(os.getpriority(os.PRIO_PROCESS, 0) + 7, 19)
