@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alertpolicy.engine.audit.incidents import IncidentFileError, read_path
+from alertpolicy.engine.audit.incidents import read_path
 from alertpolicy.engine.check.incident import parse_incident
 from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
-from alertpolicy.engine.errors import IncidentError, Location, Problem
+from alertpolicy.engine.errors import IncidentError, IncidentFileError, Location, Problem
 from alertpolicy.engine.model import Decision, Incident, Policy
 
 

@@ -9,6 +9,7 @@ problem inside it), so that later checks skip what is already reported.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -32,26 +33,16 @@ NAME_FIELD = {"categories": "name", "student_groups": "name", "automatic_alerts"
 """Where a list entry written as a mapping keeps its name."""
 
 
+@dataclass(slots=True)
 class Definition:
     """Something a policy file defines (a user, a rule ...), where, and if it is well-formed."""
 
-    __slots__ = ("data", "document", "location", "node", "ok", "path")
-
-    def __init__(
-        self,
-        document: Document,
-        path: tuple[str | int, ...],
-        location: Location,
-        data: Any,
-        ok: bool,
-        node: yaml.Node,
-    ):
-        self.document = document
-        self.path = path
-        self.location = location
-        self.data = data
-        self.ok = ok
-        self.node = node
+    document: Document
+    path: tuple[str | int, ...]
+    location: Location
+    data: Any
+    ok: bool
+    node: yaml.Node
 
     def field(self, name: str, default: Any = None) -> Any:
         """``name`` of a definition written as a mapping (``default`` for a bare name)."""
