@@ -32,15 +32,18 @@ from alertpolicy.engine.model import ChosenAlerts, Incident, Policy, Student, fr
 MAX_DEPTH = 32
 """Deepest nesting of JSON arrays/objects accepted (an incident itself needs 4)."""
 LIST_LIMITS: dict[tuple[str, ...], int] = {
-    ("categories",): 5,
-    ("students",): 30,
-    ("alerts", "users"): 50,
-    ("alerts", "alert_groups"): 20,
+    ("categories",): 10,
+    ("students",): 100,
+    ("alerts", "users"): 100,
+    ("alerts", "alert_groups"): 50,
 }
-"""Most items accepted in each list of an incident."""
-GROUPS_PER_STUDENT = 30
-"""Most student groups accepted for one student."""
-MAX_TRIGGER_VALUES = 500
+"""Most items accepted in each list of an incident.  Each is above any real incident,
+because refusing one is itself a safeguarding failure (the concern cannot be recorded);
+``docs/serving.md`` ("Limits on requests") gives the reasoning for each."""
+GROUPS_PER_STUDENT = 50
+"""Most student groups accepted for one student (year, form, house, every teaching set,
+and flags such as SEN or pupil premium)."""
+MAX_TRIGGER_VALUES = 5000
 """Most trigger values one incident may list: its categories, its students and each of
 their groups, counted every time they are listed (a group shared by 30 students counts
 30 times)."""

@@ -31,6 +31,8 @@ __all__ = [
 
 GroupUsers = tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
 """(user group, its unrestricted users, its class-restricted users) triples, by group."""
+NotifiedTable = tuple[GroupUsers, tuple[str, ...]]
+"""Who a rule notifies: the active users by user group, and the inactive users."""
 
 
 class CompiledPolicy:
@@ -66,25 +68,36 @@ class CompiledPolicy:
             name: tuple(sorted(self.membership.alert_group_members(name)))
             for name in policy.alert_groups
         }
-        self.rule_active_by_group: tuple[GroupUsers, ...] = ()
-        """Per rule: (user group, unrestricted, restricted) active notified users."""
-        self.rule_inactive: tuple[tuple[str, ...], ...] = ()
-        """Per rule: the inactive users it notifies."""
+        self.tables: tuple[NotifiedTable, ...] = ()
+        """Who rules notify, each distinct set of people once: (active users by group,
+        inactive users)."""
+        self.rule_table: tuple[int, ...] = ()
+        """Per rule: the number of its table in :attr:`tables` (rules notifying the same
+        people share one)."""
         self._notified_tables()
+        self.rule_ids: tuple[str, ...] = tuple(c.rule for c in self.index.conditions)
+        """Per rule number: the rule's id."""
+        self.fixed_reasons: dict[int, Reason] = {
+            rule: self.reasons[(rule, matched)]
+            for rule, matched in self.index.fixed_matched.items()
+        }
+        """Per rule whose ``matched`` is the same whenever it fires: the reason it gives."""
         self.matcher = DurableMatcher(policy.revision or "unversioned", self.trigger_keys)
 
     def _notified_tables(self) -> None:
         users = self.policy.users
-        split: dict[tuple[str, ...], tuple[GroupUsers, tuple[str, ...]]] = {}
-        tables = []
+        numbers: dict[tuple[str, ...], int] = {}
+        tables: list[NotifiedTable] = []
+        rule_table = []
         for rule in self.policy.automatic_alerts:
             ids = tuple(sorted(self.membership.notified(rule.notify)))
-            if ids not in split:  # rules notifying the same people share the tables
+            if ids not in numbers:  # rules notifying the same people share the tables
+                numbers[ids] = len(tables)
                 inactive = tuple(u for u in ids if not users[u].active)
-                split[ids] = (self._by_group(u for u in ids if users[u].active), inactive)
-            tables.append(split[ids])
-        self.rule_active_by_group = tuple(active for active, _ in tables)
-        self.rule_inactive = tuple(inactive for _, inactive in tables)
+                tables.append((self._by_group(u for u in ids if users[u].active), inactive))
+            rule_table.append(numbers[ids])
+        self.tables = tuple(tables)
+        self.rule_table = tuple(rule_table)
 
     def _by_group(self, user_ids: Iterable[str]) -> GroupUsers:
         groups: dict[str, tuple[list[str], list[str]]] = {}

@@ -62,6 +62,8 @@ class _Routing:
     """Withheld entries, each for some users (recipients among them are dropped at the end)."""
     seen: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """What each class-restricted user reached so far sees of the incident's students."""
+    automatic: bool = False
+    """Whether an automatic alert reaches anyone."""
 
     def sees(self, user_id: str) -> tuple[str, ...] | None:
         """The incident's students ``user_id`` sees; ``None`` when they are not restricted."""
@@ -107,38 +109,61 @@ def _route_chosen(routing: _Routing) -> None:
 
 
 def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None:
+    """Each fired rule's users: withheld when inactive, when the gate stops their user
+    group, or when restricted and seeing none of the students; reached otherwise.
+
+    Rules notifying the same people share a table (:attr:`CompiledPolicy.tables`): the
+    fired rules are gathered per table first, so that each table's users are walked once.
+    """
     compiled = routing.compiled
-    conditions = compiled.index.conditions
-    gates: dict[str, Missing | None] = {}
-    reasons, withheld = routing.reasons, routing.withheld
-    known_reasons = compiled.reasons
+    fixed, rule_table = compiled.fixed_reasons, compiled.rule_table
+    by_table: dict[int, list[int]] = {}
+    reasons_of: dict[int, list[Reason]] = {}
     for index, matched in fired.items():
-        rule = conditions[index].rule
-        if compiled.rule_inactive[index]:
-            withheld.append(
-                _Held(compiled.rule_inactive[index], "automatic_alert", "inactive", rule=rule)
-            )
-        reason = known_reasons.get((index, matched)) or compiled.reason(index, matched)
-        for group, free, restricted in compiled.rule_active_by_group[index]:
+        reason = fixed.get(index) or compiled.reason(index, matched)
+        table = rule_table[index]
+        found = by_table.get(table)
+        if found is None:
+            by_table[table] = [index]
+            reasons_of[table] = [reason]
+        else:
+            found.append(index)
+            reasons_of[table].append(reason)
+    gates: dict[str, Missing | None] = {}
+    reasons, withheld, rule_ids = routing.reasons, routing.withheld, compiled.rule_ids
+    for table, indexes in by_table.items():
+        active, inactive = compiled.tables[table]
+        if inactive:
+            for index in indexes:
+                withheld.append(_Held(inactive, "automatic_alert", "inactive", rule=rule_ids[index]))
+        given = reasons_of[table]
+        for group, free, restricted in active:
             if group in gates:
                 missing = gates[group]
             else:
                 missing = gates[group] = compiled.permissions.gate(group, routing.categories)
             if missing is not None:
                 why: WithheldReason = "missing_permission"
-                withheld.append(
-                    _Held(free + restricted, "automatic_alert", why, None, rule, missing)
-                )
+                for index in indexes:
+                    rule = rule_ids[index]
+                    withheld.append(
+                        _Held(free + restricted, "automatic_alert", why, None, rule, missing)
+                    )
                 continue
             for user_id in free:
-                reasons[user_id].append(reason)
+                reasons[user_id].extend(given)
             for user_id in restricted:
                 if routing.sees(user_id):
-                    reasons[user_id].append(reason)
+                    reasons[user_id].extend(given)
                 else:
-                    withheld.append(
-                        _Held((user_id,), "automatic_alert", "class_restriction", rule=rule)
-                    )
+                    for index in indexes:
+                        rule = rule_ids[index]
+                        withheld.append(
+                            _Held((user_id,), "automatic_alert", "class_restriction", rule=rule)
+                        )
+            routing.automatic = routing.automatic or bool(free) or any(
+                user_id in reasons for user_id in restricted
+            )
 
 
 def _decide(routing: _Routing) -> Decision:
@@ -173,9 +198,8 @@ def _decide(routing: _Routing) -> Decision:
         for user_id in held.users
         if user_id not in routing.reasons
     )
-    automatic = any(r.source == "automatic_alert" for p in recipients for r in p.reasons)
     rejected = rules.rejection_code(
-        policy.settings, not incident.alerts.is_empty(), automatic, bool(recipients)
+        policy.settings, not incident.alerts.is_empty(), routing.automatic, bool(recipients)
     )
     if rejected is not None:
         recipients, warnings = [], []

@@ -50,6 +50,9 @@ class TriggerIndex:
     one kind, or is ``match: all`` accepting one value of each kind): that ``matched``."""
     subscriptions: int
     """How many distinct (rule, kind, value) subscriptions the triggers stand for."""
+    joint_accepts: Mapping[int, tuple[tuple[TriggerKind, frozenset[str]], ...]]
+    """Per ``match: all`` rule on several kinds: each kind it lists (sorted) with the
+    values it accepts."""
 
     def fired(
         self, matched: Iterable[Trigger], values: Mapping[str, frozenset[str]]
@@ -75,14 +78,23 @@ class TriggerIndex:
                 reached.setdefault(combo, {}).setdefault(kind, []).append(rules)
         fixed = self.fixed_matched
         fired = {rule: fixed.get(rule) or tuple(kinds.items()) for rule, kinds in alone.items()}
+        # The smallest incident value in each (kind, accepted set): rules share accepted
+        # sets (conditions intern them), so each is worked out once.
+        smallest: dict[tuple[str, frozenset[str]], tuple[str, str]] = {}
         for combo, by_kind in reached.items():
             if len(by_kind) < len(combo):
                 continue
             for rule in _in_every_kind(list(by_kind.values())):
                 found = fixed.get(rule)
                 if found is None:  # every kind matched: the smallest value of each
-                    accepts = self.conditions[rule].accepts
-                    found = tuple([(kind, min(accepts[kind] & values[kind])) for kind in combo])
+                    pairs = []
+                    for kind, accepted in self.joint_accepts[rule]:
+                        pair = smallest.get((kind, accepted))
+                        if pair is None:
+                            pair = (kind, min(accepted & values[kind]))
+                            smallest[(kind, accepted)] = pair
+                        pairs.append(pair)
+                    found = tuple(pairs)
                 fired[rule] = found
         return fired
 
@@ -106,6 +118,7 @@ def index_triggers(conditions: tuple[Condition, ...]) -> TriggerIndex:
     alone: dict[str, list[int]] = {}
     jointly: dict[str, dict[tuple[TriggerKind, ...], set[int]]] = {}
     fixed_matched: dict[int, Matched] = {}
+    joint_accepts: dict[int, tuple[tuple[TriggerKind, frozenset[str]], ...]] = {}
     subscriptions = 0
     for number, condition in enumerate(conditions):
         accepts = condition.accepts
@@ -113,6 +126,8 @@ def index_triggers(conditions: tuple[Condition, ...]) -> TriggerIndex:
         combo = tuple(sorted(accepts))
         if (joint or len(accepts) == 1) and all(len(v) == 1 for v in accepts.values()):
             fixed_matched[number] = tuple((kind, min(accepts[kind])) for kind in combo)
+        if joint:
+            joint_accepts[number] = tuple((kind, accepts[kind]) for kind in combo)
         for kind, values in accepts.items():
             for value in sorted(values):
                 key = trigger_key(kind, value)
@@ -130,4 +145,4 @@ def index_triggers(conditions: tuple[Condition, ...]) -> TriggerIndex:
             alone=tuple(alone.get(key, ())),
             jointly=tuple((combo, frozenset(combos[combo])) for combo in sorted(combos)),
         )
-    return TriggerIndex(conditions, triggers, fixed_matched, subscriptions)
+    return TriggerIndex(conditions, triggers, fixed_matched, subscriptions, joint_accepts)

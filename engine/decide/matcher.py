@@ -173,6 +173,7 @@ class DurableMatcher:
 
     def __init__(self, name: str, keys: Sequence[str]) -> None:
         self.keys = tuple(keys)
+        self._loaded = frozenset(self.keys) | {PROBE_KEY}
         self._lock = threading.Lock()
         self._closed = False
         self._broken: str | None = None
@@ -280,8 +281,13 @@ class DurableMatcher:
         return self._incident_fact_ids[:count]
 
     def _match(self, keys: Iterable[str]) -> list[int]:
-        """Numbers of the subscriptions matching ``keys``, sorted; caller holds the lock."""
-        unique = sorted(set(keys))
+        """Numbers of the subscriptions matching ``keys``, sorted; caller holds the lock.
+
+        Only keys some subscription has are asserted: a key no subscription has can join
+        nothing, and asserting it would cost as much as one that matches (an incident's
+        students are mostly in groups no rule names).
+        """
+        unique = sorted(self._loaded.intersection(keys))
         facts = [
             {"id": fact_id, "sid": SESSION, "t": "incident_trigger", "key": key}
             for fact_id, key in zip(self._incident_ids(len(unique)), unique, strict=True)

@@ -1,17 +1,26 @@
-"""A decision (SPEC section 3) as typed, immutable, sorted values."""
+"""A decision (SPEC section 3) as typed, immutable, sorted values.
+
+The small values a decision holds many of (reasons, withheld entries, warnings, missing
+permissions) are named tuples: a large incident's decision holds thousands, and tuples
+hash, compare and sort without calling back into Python.  :meth:`Decision.to_json_text`
+writes the decision's JSON text directly, each reason's text remembered (a revision gives
+the same reasons to many recipients and many incidents).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import lru_cache
+from json.encoder import encode_basestring
+from typing import Any, Literal, NamedTuple
 
 from alertpolicy.engine.model.policy import Access
 
 ReasonSource = Literal["user", "alert_group", "automatic_alert"]
 
 
-@dataclass(frozen=True, order=True)
-class Reason:
+class Reason(NamedTuple):
     """Why a recipient receives the alert.
 
     ``source`` is ``user`` (chosen by name), ``alert_group`` (chosen group, named in
@@ -40,9 +49,22 @@ class Reason:
             out["via_parent"] = self.via_parent
         return out
 
+    def to_json_text(self) -> str:
+        """:meth:`to_json` as compact JSON text (remembered)."""
+        return _reason_text(self)
 
-@dataclass(frozen=True, order=True)
-class MissingPermission:
+
+@lru_cache(maxsize=1 << 15)
+def _reason_text(reason: Reason) -> str:
+    return _dumps(reason.to_json())
+
+
+def _dumps(value: object) -> str:
+    """``value`` as the service writes JSON: compact, not ASCII-escaped."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class MissingPermission(NamedTuple):
     """A category permission a user's group lacks."""
 
     category: str
@@ -80,12 +102,21 @@ class Recipient:
             out["sees_students"] = list(self.sees_students)
         return out
 
+    def to_json_text(self) -> str:
+        """:meth:`to_json` as compact JSON text."""
+        sees = self.sees_students
+        seen = "" if sees is None else f',"sees_students":[{",".join(map(_text, sees))}]'
+        return (
+            f'{{"user":{_text(self.user)},"name":{_text(self.name)},"email":'
+            f'{_text(self.email)},"access":{_text(self.access)},"reasons":['
+            f'{",".join([_reason_text(r) for r in self.reasons])}]{seen}}}'
+        )
+
 
 WithheldReason = Literal["inactive", "missing_permission", "class_restriction"]
 
 
-@dataclass(frozen=True, order=True)
-class Withheld:
+class Withheld(NamedTuple):
     """A user an alert would have gone to but did not, and why.
 
     ``source``/``alert_group``/``rule`` say which alert would have reached them;
@@ -105,24 +136,15 @@ class Withheld:
 
     def message(self) -> str:
         """The reason in plain English."""
-        via = {
-            "user": "chosen by name",
-            "alert_group": f"member of chosen alert group {self.alert_group}",
-            "automatic_alert": f"automatic alert {self.rule}",
-        }[self.source]
-        if self.reason == "inactive":
-            return f"{self.user} ({via}) is an inactive user"
-        if self.reason == "class_restriction":
-            return (
-                f"{self.user} ({via}) is restricted to students in "
-                f"{', '.join(self.restricted_to)}; none of the incident's students is in them"
-            )
-        lacks = ", ".join(f"{m.permission} on {m.category}" for m in self.missing)
-        return f"{self.user} ({via}): their user group lacks {lacks}"
+        return self.user + _withheld_parts(self[1:])[1]
 
     def to_json(self) -> dict[str, Any]:
         """The withheld entry as served in a decision."""
-        out: dict[str, Any] = {"user": self.user, "source": self.source}
+        return {"user": self.user, **self.to_json_fields(), "message": self.message()}
+
+    def to_json_fields(self) -> dict[str, Any]:
+        """The fields of :meth:`to_json` between ``user`` and ``message``."""
+        out: dict[str, Any] = {"source": self.source}
         if self.alert_group is not None:
             out["alert_group"] = self.alert_group
         if self.rule is not None:
@@ -132,12 +154,41 @@ class Withheld:
             out["missing"] = [
                 {"category": m.category, "permission": m.permission} for m in sorted(self.missing)
             ]
-        out["message"] = self.message()
         return out
 
+    def to_json_text(self) -> str:
+        """:meth:`to_json` as compact JSON text."""
+        middle, tail = _withheld_parts(self[1:])
+        return f'{{"user":{_text(self.user)},{middle}"message":{_text(self.user + tail)}}}'
 
-@dataclass(frozen=True, order=True)
-class DecisionWarning:
+
+@lru_cache(maxsize=1 << 14)
+def _withheld_parts(entry: tuple[Any, ...]) -> tuple[str, str]:
+    """For a withheld entry without its user: the JSON text of its fields between the user
+    and the message (each followed by a comma), and its message after the user's id.
+
+    Withheld entries differ mostly by user: the rest is worked out once.
+    """
+    source, reason, alert_group, rule, missing, restricted_to = entry
+    fields = Withheld("", source, reason, alert_group, rule, missing).to_json_fields()
+    middle = "".join(f"{_text(key)}:{_dumps(value)}," for key, value in fields.items())
+    via = {
+        "user": "chosen by name",
+        "alert_group": f"member of chosen alert group {alert_group}",
+        "automatic_alert": f"automatic alert {rule}",
+    }[source]
+    if reason == "inactive":
+        return middle, f" ({via}) is an inactive user"
+    if reason == "class_restriction":
+        return middle, (
+            f" ({via}) is restricted to students in "
+            f"{', '.join(restricted_to)}; none of the incident's students is in them"
+        )
+    lacks = ", ".join(f"{m.permission} on {m.category}" for m in missing)
+    return middle, f" ({via}): their user group lacks {lacks}"
+
+
+class DecisionWarning(NamedTuple):
     """Something the reporter should know.
 
     ``nobody_alerted``; ``recipient_cannot_open`` and ``recipient_cannot_see_students``
@@ -162,6 +213,19 @@ class DecisionWarning:
             out["similar_to"] = self.similar_to
         out["message"] = self.message
         return out
+
+    def to_json_text(self) -> str:
+        """:meth:`to_json` as compact JSON text."""
+        named = [
+            f'"{key}":{_text(value)},'
+            for key, value in (
+                ("user", self.user),
+                ("student_group", self.student_group),
+                ("similar_to", self.similar_to),
+            )
+            if value is not None
+        ]
+        return f'{{"code":{_text(self.code)},{"".join(named)}"message":{_text(self.message)}}}'
 
 
 @dataclass(frozen=True)
@@ -208,3 +272,20 @@ class Decision:
             "withheld": [w.to_json() for w in self.withheld],
             "warnings": [w.to_json() for w in self.warnings],
         }
+
+    def to_json_text(self) -> str:
+        """:meth:`to_json` as compact JSON text, as the service answers (without writing the
+        whole decision as dictionaries first)."""
+        rejection = _dumps(self.rejection.to_json()) if self.rejection else "null"
+        return (
+            f'{{"incident":{_dumps(self.incident)},"policy_revision":'
+            f'{_dumps(self.policy_revision)},"accepted":{_dumps(self.accepted)},'
+            f'"rejection":{rejection},'
+            f'"recipients":[{",".join([r.to_json_text() for r in self.recipients])}],'
+            f'"withheld":[{",".join([w.to_json_text() for w in self.withheld])}],'
+            f'"warnings":[{",".join([w.to_json_text() for w in self.warnings])}]}}'
+        )
+
+
+_text = encode_basestring
+"""A JSON string, as :func:`_dumps` writes it."""

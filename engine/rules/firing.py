@@ -114,6 +114,7 @@ def conditions(policy: Policy) -> tuple[Condition, ...]:
     """The :class:`Condition` of every automatic alert of ``policy``, in policy order."""
     children = subcategories(policy)
     out = []
+    shared: dict[frozenset[str], frozenset[str]] = {}  # equal sets, one object
     for rule in policy.automatic_alerts:
         when = rule.when
         accepts: dict[TriggerKind, frozenset[str]] = {}
@@ -129,5 +130,6 @@ def conditions(policy: Policy) -> tuple[Condition, ...]:
             accepts["student"] = frozenset(when.students)
         if when.student_groups:
             accepts["student_group"] = frozenset(when.student_groups)
+        accepts = {kind: shared.setdefault(values, values) for kind, values in accepts.items()}
         out.append(Condition(rule.id, rule.match, accepts, via))
     return tuple(out)

@@ -29,6 +29,7 @@ def group_key(name: str) -> str:
     return " ".join(text.casefold().split())
 
 
+@lru_cache(maxsize=8192)
 def _latin(char: str) -> str:
     """``char``, or the ASCII character it is a look-alike of (Unicode confusables)."""
     if char.isascii() or char.isspace():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import statistics
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 
 from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.check.incident import (
+    GROUPS_PER_STUDENT,
     LIST_LIMITS,
     MAX_TRIGGER_VALUES,
     check_limits,
@@ -39,19 +41,26 @@ from tests.bench.generate import generate_incidents, generate_policy
 
 
 def largest_incident(policy: Policy) -> dict[str, Any]:
-    """The largest incident the limits allow, about students the policy's rules name."""
+    """The largest incident the limits allow, about students the policy's rules name.
+
+    Its students come from generated incidents (so their real groups make rules fire),
+    from every academy; each is given further groups up to the limit per student, as an
+    MIS lists a student's teaching sets (``Oakfield 9B set 1`` ...), within the limit on
+    listed trigger values.  It chooses the most users and alert groups allowed.
+    """
     categories = list(policy.categories)[: LIST_LIMITS[("categories",)]]
-    budget = MAX_TRIGGER_VALUES - len(categories)
+    most_students = LIST_LIMITS[("students",)]
+    per_student = (MAX_TRIGGER_VALUES - len(categories)) // most_students - 1
     students: dict[str, list[str]] = {}
     for generated in generate_incidents(policy, 5000, seed=7):
         for student in generated["students"]:
-            cost = 1 + len(student["groups"])
-            if student["id"] in students or cost > budget:
+            if student["id"] in students or len(students) == most_students:
                 continue
-            if len(students) == LIST_LIMITS[("students",)]:
-                break
-            students[student["id"]] = list(student["groups"])
-            budget -= cost
+            groups = list(student["groups"])[:per_student]
+            sets = (f"{groups[-1]} set {n}" for n in itertools.count(1))
+            students[student["id"]] = groups + list(
+                itertools.islice(sets, min(per_student, GROUPS_PER_STUDENT) - len(groups))
+            )
     users = [u.id for u in policy.users.values()][: LIST_LIMITS[("alerts", "users")]]
     groups = list(policy.alert_groups)[: LIST_LIMITS[("alerts", "alert_groups")]]
     return {
