@@ -45,7 +45,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from alertpolicy.engine.audit.profile import Profile, ProfileAlert, profile_of
-from alertpolicy.engine.audit.standing import Contribution, Standing, settle
+from alertpolicy.engine.audit.standing import Contribution, Standing, alerted_users, settle
 from alertpolicy.engine.audit.triggers import (
     INCIDENT,
     KIND_WORDS,
@@ -204,17 +204,25 @@ class AlertMap:
         return frozenset()
 
     def _compute(self, trigger: Trigger) -> dict[str, Standing]:
+        parts, categories = self._contributions(trigger)
+        groups = frozenset() if categories is not None else self._known_groups(trigger)
+        return self._settle(parts, categories, groups)
+
+    def _contributions(self, trigger: Trigger) -> tuple[list[Contribution], tuple[str, ...] | None]:
+        """What reaches users for ``trigger``, and the incident's categories if known."""
         incident = frozenset({INCIDENT})
         label = trigger.label()
         if trigger.kind == "alert_group":
-            members = self.alert_group_members(trigger.value)
-            return self._settle([(None, members, incident, label)], None)
+            return [(None, self.alert_group_members(trigger.value), incident, label)], None
         rules = self.rules_for(trigger)
         if trigger.kind == "category":
-            parts = [(r.id, self.notified(r), incident, label) for r in rules]
-            return self._settle(parts, (trigger.value,))
-        parts = [(r.id, self.notified(r), self.scope(r), label) for r in rules]
-        return self._settle(parts, None, self._known_groups(trigger))
+            return [(r.id, self.notified(r), incident, label) for r in rules], (trigger.value,)
+        return [(r.id, self.notified(r), self.scope(r), label) for r in rules], None
+
+    def alerted(self, trigger: Trigger) -> list[str]:
+        """The users :meth:`standings` finds alerted for ``trigger`` (``alerted_in`` not
+        empty), sorted; cheaper than the standings, for comparing whole revisions."""
+        return alerted_users(self, *self._contributions(trigger))
 
     def _compute_for(self, trigger: Trigger, users: frozenset[str]) -> dict[str, Standing]:
         """Standings of ``users`` only, from the rules that reach each of them."""

@@ -97,8 +97,7 @@ def alert_routes(policy: Policy) -> frozenset[Route]:
     return frozenset(
         (user, trigger.kind, trigger.value)
         for trigger in amap.triggers()
-        for user, standing in amap.standings(trigger).items()
-        if standing.alerted_in
+        for user in amap.alerted(trigger)
     )
 
 

@@ -70,6 +70,58 @@ class Standing:
         return tuple(sorted({rule for rule, _, _ in self.sources if rule is not None}))
 
 
+def _domains(
+    contributions: Iterable[Contribution],
+) -> tuple[dict[str, frozenset[str]], set[str]]:
+    """Each user reached and the categories where (united over contributions); and the
+    users a chosen alert group reaches."""
+    domains: dict[str, frozenset[str]] = {}
+    forced: set[str] = set()
+    for rule, users, domain, _matched in contributions:
+        for user in users:
+            found = domains.get(user)
+            if found is None:
+                domains[user] = domain
+            elif found is not domain:
+                domains[user] = found | domain
+            if rule is None:
+                forced.add(user)
+    return domains, forced
+
+
+def _where_alerted(
+    amap: AlertMap,
+    user: str,
+    domain: frozenset[str],
+    forced: set[str],
+    categories: tuple[str, ...] | None,
+) -> tuple[bool, frozenset[str], frozenset[str]]:
+    """Whether ``user`` is inactive, where automatic alerts pass the gate for them, and
+    where they are alerted, given where they are reached (``domain``)."""
+    inactive = not amap.policy.users[user].active
+    if inactive:
+        automatic: frozenset[str] = frozenset()
+    elif categories is not None:
+        automatic = domain if amap.passes_gate(user, categories) else frozenset()
+    else:
+        automatic = domain & amap.alert_categories(user)
+    alerted = domain if user in forced and not inactive else automatic
+    return inactive, automatic, alerted
+
+
+def alerted_users(
+    amap: AlertMap, contributions: Iterable[Contribution], categories: tuple[str, ...] | None
+) -> list[str]:
+    """The users :func:`settle` would find alerted (``alerted_in`` not empty), sorted,
+    without building their standings."""
+    domains, forced = _domains(contributions)
+    return [
+        user
+        for user in sorted(domains)
+        if _where_alerted(amap, user, domains[user], forced, categories)[2]
+    ]
+
+
 def settle(
     amap: AlertMap,
     contributions: Iterable[Contribution],
@@ -101,14 +153,7 @@ def settle(
     policy = amap.policy
     for user in sorted(sources):
         domain = domains[user]
-        inactive = not policy.users[user].active
-        if inactive:
-            automatic: frozenset[str] = frozenset()
-        elif categories is not None:
-            automatic = domain if amap.passes_gate(user, categories) else frozenset()
-        else:
-            automatic = domain & amap.alert_categories(user)
-        alerted = domain if user in forced and not inactive else automatic
+        inactive, automatic, alerted = _where_alerted(amap, user, domain, forced, categories)
         access = None
         if categories is not None and alerted and amap.with_access:
             access = amap.access(user, categories)

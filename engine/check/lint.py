@@ -22,7 +22,7 @@ from functools import cache
 from typing import TypeVar
 
 from alertpolicy.engine.errors import Location, PathItem, Problem, sorted_problems
-from alertpolicy.engine.model import ALERT_PERMISSIONS, Policy, User, UserGroup
+from alertpolicy.engine.model import ALERT_PERMISSIONS, Policy, Targets, User, UserGroup
 from alertpolicy.engine.rules import Membership, Permissions, conditions
 
 _Defined = TypeVar("_Defined", User, UserGroup)
@@ -78,14 +78,13 @@ def _rules_never_send(
         ]
         return "; ".join(parts)
 
-    if permissions.mode == "none":
-        return
-    for index, rule in enumerate(policy.automatic_alerts):
+    @cache
+    def unreached(targets: Targets, categories: tuple[str, ...]) -> list[tuple[str, str, str]]:
+        """(who, their user group, what it lacks) for each active user or user group that
+        ``targets`` names and the gate stops for ``categories`` (rules share them)."""
+        found = []
         seen: set[tuple[str, str]] = set()
-        # The categories the rule lists: a sub-category it fires for through its parent is
-        # judged with the parent, unless a user group deliberately lists it otherwise.
-        categories = rule.when.categories
-        for kind, name, via in membership.named(rule.notify):
+        for kind, name, via in membership.named(targets):
             if (kind, name) in seen:
                 continue
             seen.add((kind, name))
@@ -104,8 +103,16 @@ def _rules_never_send(
                     continue
                 group, who = name, f"the users of user group {name} ({how})"
             missing = lacking(group, categories)
-            if not missing:
-                continue
+            if missing:
+                found.append((who, group, missing))
+        return found
+
+    if permissions.mode == "none":
+        return
+    for index, rule in enumerate(policy.automatic_alerts):
+        # The categories the rule lists: a sub-category it fires for through its parent is
+        # judged with the parent, unless a user group deliberately lists it otherwise.
+        for who, group, missing in unreached(rule.notify, rule.when.categories):
             never = "can never alert" if not rule.when.categories else "cannot alert"
             yield _warning(
                 "rule-never-sends",
@@ -147,7 +154,10 @@ def _unalerted_categories(
 ) -> Iterator[Problem]:
     active = _active_members(policy)
     reached: set[str] = set()
+    everything = set(policy.categories)
     for rule, condition in zip(policy.automatic_alerts, conditions(policy), strict=True):
+        if len(reached) == len(everything):
+            break  # every category is reached: no rule can add one
         waiting = [c for c in condition.accepts.get("category", ()) if c not in reached]
         if not waiting:
             continue

@@ -135,7 +135,8 @@ def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None
         active, inactive = compiled.tables[table]
         if inactive:
             for index in indexes:
-                withheld.append(_Held(inactive, "automatic_alert", "inactive", rule=rule_ids[index]))
+                rule = rule_ids[index]
+                withheld.append(_Held(inactive, "automatic_alert", "inactive", rule=rule))
         given = reasons_of[table]
         for group, free, restricted in active:
             if group in gates:
@@ -161,8 +162,8 @@ def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None
                         withheld.append(
                             _Held((user_id,), "automatic_alert", "class_restriction", rule=rule)
                         )
-            routing.automatic = routing.automatic or bool(free) or any(
-                user_id in reasons for user_id in restricted
+            routing.automatic = (
+                routing.automatic or bool(free) or any(user_id in reasons for user_id in restricted)
             )
 
 

@@ -109,7 +109,7 @@ class Recipient:
         return (
             f'{{"user":{_text(self.user)},"name":{_text(self.name)},"email":'
             f'{_text(self.email)},"access":{_text(self.access)},"reasons":['
-            f'{",".join([_reason_text(r) for r in self.reasons])}]{seen}}}'
+            f"{','.join([_reason_text(r) for r in self.reasons])}]{seen}}}"
         )
 
 

@@ -6,6 +6,7 @@ A rule listing a parent category also fires for incidents in its sub-categories;
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -110,8 +111,24 @@ class Condition:
         return Reason("automatic_alert", rule=self.rule, matched=matched, via_parent=parent)
 
 
+_known: dict[int, tuple[Condition, ...]] = {}
+"""Conditions already worked out, by the ``id`` of a policy still alive."""
+
+
 def conditions(policy: Policy) -> tuple[Condition, ...]:
-    """The :class:`Condition` of every automatic alert of ``policy``, in policy order."""
+    """The :class:`Condition` of every automatic alert of ``policy``, in policy order.
+
+    Worked out once per policy (lint, the alert map and decisions all ask), and
+    forgotten when the policy is.
+    """
+    found = _known.get(id(policy))
+    if found is None:
+        found = _known[id(policy)] = _conditions(policy)
+        weakref.finalize(policy, _known.pop, id(policy), None)
+    return found
+
+
+def _conditions(policy: Policy) -> tuple[Condition, ...]:
     children = subcategories(policy)
     out = []
     shared: dict[frozenset[str], frozenset[str]] = {}  # equal sets, one object

@@ -36,6 +36,7 @@ class Permissions:
         self.policy = policy
         self.mode = policy.settings.automatic_alert_permission
         self._lacking: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._alert_categories: dict[str, frozenset[str]] = {}
 
     def granted(self, user_group: str, category: str) -> frozenset[str]:
         """The category permissions ``user_group`` has on ``category``."""
@@ -76,7 +77,13 @@ class Permissions:
 
     def alert_categories(self, user_group: str) -> frozenset[str]:
         """The categories in which the gate lets automatic alerts reach ``user_group``."""
-        return frozenset(c for c in self.policy.categories if self.gate(user_group, (c,)) is None)
+        found = self._alert_categories.get(user_group)
+        if found is None:
+            found = frozenset(
+                c for c in self.policy.categories if self.gate(user_group, (c,)) is None
+            )
+            self._alert_categories[user_group] = found
+        return found
 
     def may_open(self, user_group: str, categories: Sequence[str]) -> bool:
         """Whether ``user_group``'s users may open an incident in ``categories`` (given the
