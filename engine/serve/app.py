@@ -10,7 +10,6 @@ reloads on SIGHUP (and, in a worker, on SIGUSR1: a sibling accepted a revision).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -133,7 +132,7 @@ class Service:
                     "the policy engine failed on this incident and is being rebuilt; "
                     "submit it again shortly"
                 ) from error
-        body = json.dumps(decision.to_json(), ensure_ascii=False, separators=(",", ":"))
+        body = decision.to_json_text()
         if self.decision_log is not None:
             self.decision_log.decision(decision, incident)
         code = decision.rejection.code if decision.rejection else ""

@@ -7,10 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
+from alertpolicy.engine.audit.alertmap import AlertMap
 from alertpolicy.engine.audit.guard import Coverage, alert_routes, compare_coverage, coverage_of
 from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.errors import Problem
+from alertpolicy.engine.model import Policy
+from tests import strategies
 from tests.helpers import EXAMPLE_POLICY, TESTDATA, edit
 
 SMALL_SCHOOL = TESTDATA / "policies" / "small-school"
@@ -129,3 +133,16 @@ def test_the_route_threshold_is_a_share_of_the_serving_routes(school: Path) -> N
     assert reason.code == "guard-routes-lost"
     assert "3 of the 15" in reason.message and "rbrown (3)" in reason.message
     assert reason.value == {"lost": 3, "routes": 15, "users": ["rbrown"]}
+
+
+@settings(strategies.ENGINE_SETTINGS, max_examples=100)
+@given(strategies.policies())
+def test_alert_routes_are_the_alerted_standings_of_the_alert_map(policy: Policy) -> None:
+    amap = AlertMap(policy, with_access=False)
+    standings = {
+        (user, trigger.kind, trigger.value)
+        for trigger in amap.triggers()
+        for user, standing in amap.standings(trigger).items()
+        if standing.alerted_in
+    }
+    assert alert_routes(policy) == standings

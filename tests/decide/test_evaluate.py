@@ -163,3 +163,22 @@ def test_a_trust_wide_rule_fires_in_every_academy_beside_the_academys_own() -> N
         ],
         "tlead": [("trust-radicalisation-to-lead", {"category": "Radicalisation"})],
     }
+
+
+@ENGINE_SETTINGS
+@given(policy_with_incidents(count=5))
+def test_groups_no_rule_names_change_nothing_but_warnings(case) -> None:
+    policy, incidents = case
+    with compile_policy(policy) as compiled:
+        for incident in incidents:
+            extra = tuple(f"Unnamed set {n}" for n in range(200))
+            padded = dataclasses.replace(
+                incident,
+                students=tuple(
+                    dataclasses.replace(s, groups=s.groups + extra) for s in incident.students
+                ),
+            )
+            decision = evaluate_incident(compiled, padded)
+            assert decision == reference_decision(policy, padded)
+            plain = evaluate_incident(compiled, incident)
+            assert (decision.recipients, decision.withheld) == (plain.recipients, plain.withheld)
