@@ -191,7 +191,8 @@ def _expected_withheld(data: Mapping[str, Any]) -> ExpectedWithheld:
 def _shown(entry: object) -> str:
     """An expected or actual entry as written in a test file: ``{user: x, reason: y}``."""
     parts = []
-    for key, value in vars(entry).items():
+    as_dict = getattr(entry, "_asdict", None)  # a decision's values are named tuples
+    for key, value in (as_dict() if as_dict is not None else vars(entry)).items():
         if value is None or value == ():
             continue
         if key == "matched":

@@ -14,9 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from alertpolicy.cli import main
+from alertpolicy.engine.check.incident import LIST_LIMITS
 from tests.helpers import ALERTPOLICY, REPO, TESTDATA
 
 SCHOOL = str(TESTDATA / "policies" / "small-school")
+MOST_STUDENTS = LIST_LIMITS[("students",)]
 GOOD = json.loads((TESTDATA / "incidents" / "small-school-bullying.json").read_text("utf-8"))
 
 
@@ -39,7 +41,10 @@ def evaluate(stdin: str | bytes, *args: str) -> tuple[int, str]:
         ('{"id": "INC-1", "id": "INC-2"}', "appears twice"),
         (b"\xff\xfe{}", "cannot read the incidents"),
         ("", "no incident given"),
-        (json.dumps({**GOOD, "students": [{"id": f"S{i}"} for i in range(31)]}), "at most 30"),
+        (
+            json.dumps({**GOOD, "students": [{"id": f"S{i}"} for i in range(MOST_STUDENTS + 1)]}),
+            f"at most {MOST_STUDENTS}",
+        ),
     ],
 )
 def test_malformed_incidents_exit_2_with_a_message(stdin: str | bytes, expected: str) -> None:
