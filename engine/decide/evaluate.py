@@ -185,20 +185,17 @@ def _decide(routing: _Routing) -> Decision:
         chosen = user_id in routing.chosen
         for code in rules.recipient_warnings(policy.settings, chosen, opens, sees):
             warnings.append(recipient_warning(code, user, compiled.restrictions.get(user_id)))
-    withheld = tuple(
-        Withheld(
-            user_id,
-            held.source,
-            held.reason,
-            held.alert_group,
-            held.rule,
-            held.missing,
-            compiled.restrictions.get(user_id, ()) if held.reason == "class_restriction" else (),
-        )
-        for held in routing.withheld
-        for user_id in held.users
-        if user_id not in routing.reasons
-    )
+    withheld: list[Withheld] = []
+    new = tuple.__new__  # the named tuple's own constructor is a Python function
+    restrictions, reached = compiled.restrictions, routing.reasons
+    for held in routing.withheld:
+        fields = (held.source, held.reason, held.alert_group, held.rule, held.missing)
+        for user_id in held.users:
+            if user_id not in reached:
+                restricted_to = (
+                    restrictions.get(user_id, ()) if held.reason == "class_restriction" else ()
+                )
+                withheld.append(new(Withheld, (user_id, *fields, restricted_to)))
     rejected = rules.rejection_code(
         policy.settings, not incident.alerts.is_empty(), routing.automatic, bool(recipients)
     )
@@ -214,6 +211,6 @@ def _decide(routing: _Routing) -> Decision:
         accepted=rejected is None,
         rejection=rejection_for(rejected, policy.settings) if rejected is not None else None,
         recipients=tuple(recipients),
-        withheld=withheld,
+        withheld=tuple(withheld),
         warnings=tuple(warnings),
     )

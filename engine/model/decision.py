@@ -10,13 +10,16 @@ the same reasons to many recipients and many incidents).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import groupby
 from json.encoder import encode_basestring
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from alertpolicy.engine.model.policy import Access
 
+_Item = TypeVar("_Item", bound=tuple[Any, ...])
 ReasonSource = Literal["user", "alert_group", "automatic_alert"]
 
 
@@ -87,7 +90,10 @@ class Recipient:
     sees_students: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "reasons", tuple(sorted(set(self.reasons))))
+        reasons = self.reasons
+        object.__setattr__(
+            self, "reasons", _sorted_distinct(reasons) if len(reasons) > 1 else tuple(reasons)
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The recipient as in SPEC section 3."""
@@ -158,14 +164,14 @@ class Withheld(NamedTuple):
 
     def to_json_text(self) -> str:
         """:meth:`to_json` as compact JSON text."""
-        middle, tail = _withheld_parts(self[1:])
-        return f'{{"user":{_text(self.user)},{middle}"message":{_text(self.user + tail)}}}'
+        return _withheld_texts((self,))[0]
 
 
 @lru_cache(maxsize=1 << 14)
-def _withheld_parts(entry: tuple[Any, ...]) -> tuple[str, str]:
+def _withheld_parts(entry: tuple[Any, ...]) -> tuple[str, str, str]:
     """For a withheld entry without its user: the JSON text of its fields between the user
-    and the message (each followed by a comma), and its message after the user's id.
+    and the message (each followed by a comma), its message after the user's id, and that
+    as JSON text without the opening quote.
 
     Withheld entries differ mostly by user: the rest is worked out once.
     """
@@ -178,14 +184,16 @@ def _withheld_parts(entry: tuple[Any, ...]) -> tuple[str, str]:
         "automatic_alert": f"automatic alert {rule}",
     }[source]
     if reason == "inactive":
-        return middle, f" ({via}) is an inactive user"
-    if reason == "class_restriction":
-        return middle, (
+        tail = f" ({via}) is an inactive user"
+    elif reason == "class_restriction":
+        tail = (
             f" ({via}) is restricted to students in "
             f"{', '.join(restricted_to)}; none of the incident's students is in them"
         )
-    lacks = ", ".join(f"{m.permission} on {m.category}" for m in missing)
-    return middle, f" ({via}): their user group lacks {lacks}"
+    else:
+        lacks = ", ".join(f"{m.permission} on {m.category}" for m in missing)
+        tail = f" ({via}): their user group lacks {lacks}"
+    return middle, tail, _text(tail)[1:]
 
 
 class DecisionWarning(NamedTuple):
@@ -258,8 +266,8 @@ class Decision:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recipients", tuple(sorted(self.recipients)))
-        object.__setattr__(self, "withheld", tuple(sorted(set(self.withheld))))
-        object.__setattr__(self, "warnings", tuple(sorted(set(self.warnings))))
+        object.__setattr__(self, "withheld", _sorted_distinct(self.withheld))
+        object.__setattr__(self, "warnings", _sorted_distinct(self.warnings))
 
     def to_json(self) -> dict[str, Any]:
         """The decision as in SPEC section 3."""
@@ -277,15 +285,53 @@ class Decision:
         """:meth:`to_json` as compact JSON text, as the service answers (without writing the
         whole decision as dictionaries first)."""
         rejection = _dumps(self.rejection.to_json()) if self.rejection else "null"
-        return (
+        # One join over every part: a large decision's text is megabytes, copied once.
+        parts = [
             f'{{"incident":{_dumps(self.incident)},"policy_revision":'
             f'{_dumps(self.policy_revision)},"accepted":{_dumps(self.accepted)},'
-            f'"rejection":{rejection},'
-            f'"recipients":[{",".join([r.to_json_text() for r in self.recipients])}],'
-            f'"withheld":[{",".join([w.to_json_text() for w in self.withheld])}],'
-            f'"warnings":[{",".join([w.to_json_text() for w in self.warnings])}]}}'
-        )
+            f'"rejection":{rejection},"recipients":['
+        ]
+        _listed(parts, [r.to_json_text() for r in self.recipients])
+        parts.append('],"withheld":[')
+        _listed(parts, _withheld_texts(self.withheld))
+        parts.append('],"warnings":[')
+        _listed(parts, [w.to_json_text() for w in self.warnings])
+        parts.append("]}")
+        return "".join(parts)
+
+
+def _listed(parts: list[str], items: list[str]) -> None:
+    """Append ``items`` to ``parts`` with a comma between each two."""
+    if items:
+        parts.append(items[0])
+        for item in items[1:]:
+            parts.append(",")
+            parts.append(item)
 
 
 _text = encode_basestring
 """A JSON string, as :func:`_dumps` writes it."""
+
+
+def _sorted_distinct(items: Iterable[_Item]) -> tuple[_Item, ...]:
+    """``items`` sorted, each once.  Equal items sort next to each other, so they are
+    dropped there, without hashing any (a withheld entry's permission list hashes slowly)."""
+    return tuple([item for item, _ in groupby(sorted(items))])
+
+
+def _withheld_texts(withheld: tuple[Withheld, ...]) -> list[str]:
+    """Each entry's :meth:`Withheld.to_json_text`, the parts entries share looked up by
+    identity (a decision's entries share their permission lists, which hash slowly)."""
+    texts = []
+    known: dict[tuple[object, ...], tuple[str, str, str]] = {}
+    for entry in withheld:
+        _, source, reason, alert_group, rule, missing, restricted_to = entry
+        key = (source, reason, alert_group, rule, id(missing), id(restricted_to))
+        parts = known.get(key)
+        if parts is None:
+            parts = known[key] = _withheld_parts(entry[1:])
+        user = _text(entry.user)
+        # JSON escapes each character on its own: the message is the user's escaped id
+        # (without its closing quote) followed by the escaped rest (without its opening one).
+        texts.append(f'{{"user":{user},{parts[0]}"message":{user[:-1]}{parts[2]}}}')
+    return texts
