@@ -313,7 +313,7 @@ def diff(base: str, head: str | None, policy_dir: Path, fmt: str, exit_code: boo
     changes, 0 when none; 2 on input errors (an invalid policy on either side).
     """
     from alertpolicy.engine.audit.diff import diff_policies
-    from alertpolicy.engine.audit.report import diff_markdown, diff_text
+    from alertpolicy.engine.audit.diffview import diff_markdown, diff_text
 
     (base_policy, base_label), (head_policy, head_label) = _load_sides(base, head, policy_dir, fmt)
     result = diff_policies(base_policy, head_policy, labels=(base_label, head_label))
@@ -322,7 +322,7 @@ def diff(base: str, head: str | None, policy_dir: Path, fmt: str, exit_code: boo
     elif not result.changed:
         click.echo("No change in who is alerted.")
     elif fmt == "markdown":
-        click.echo("\n".join(diff_markdown(result, head_policy)))
+        click.echo("\n".join(diff_markdown(result)))
     else:
         click.echo("\n".join(diff_text(result, _output_style())))
     sys.exit(EXIT_FINDINGS if exit_code and result.changed else EXIT_OK)

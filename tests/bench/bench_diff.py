@@ -23,9 +23,11 @@ from pathlib import Path
 import yaml
 
 from alertpolicy.engine.audit.alertmap import INCIDENT, AlertMap
+from alertpolicy.engine.audit.atoms import AtomicMap
+from alertpolicy.engine.audit.causes import affected_triggers
 from alertpolicy.engine.audit.changes import compare_objects
-from alertpolicy.engine.audit.diff import _trigger_changes, affected_triggers, diff_policies
-from alertpolicy.engine.audit.report import diff_markdown
+from alertpolicy.engine.audit.diff import Sides, _trigger_changes, diff_policies
+from alertpolicy.engine.audit.diffview import diff_markdown
 from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.load.git import read_git
 from alertpolicy.engine.serve.tuning import collector_paused
@@ -136,21 +138,25 @@ def phases(repo: Path) -> dict[str, float]:
     objects = compare_objects(base, head)
     times["compare objects"] = time.perf_counter() - start
     start = time.perf_counter()
-    base_map = AlertMap(base, with_access=False)
-    head_map = AlertMap(head, with_access=False)
-    affected = affected_triggers(base_map, head_map, objects)
+    common = frozenset(base.categories) & frozenset(head.categories) | {INCIDENT}
+    sides = Sides(
+        AtomicMap(AlertMap(base, with_access=False)),
+        AtomicMap(AlertMap(head, with_access=False)),
+        objects,
+        common,
+    )
+    affected = affected_triggers(sides.base, sides.head, objects)
     pairs = sum(len(users) if users is not None else 0 for users in affected.values())
     times[f"affected triggers ({len(affected)}) and users ({pairs} pairs)"] = (
         time.perf_counter() - start
     )
     start = time.perf_counter()
-    common = frozenset(base.categories) & frozenset(head.categories) | {INCIDENT}
     for trigger, users in affected.items():
-        _trigger_changes(trigger, base_map, head_map, common, objects, users)
+        _trigger_changes(trigger, sides, users)
     times["standings on both sides, changes, causes"] = time.perf_counter() - start
     start = time.perf_counter()
     diff = diff_policies(base, head, labels=("HEAD~1:policy", "HEAD:policy"))
-    diff_markdown(diff, head)
+    diff_markdown(diff)
     times["whole diff again + markdown (in-process)"] = time.perf_counter() - start
     return times
 

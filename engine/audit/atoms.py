@@ -1,0 +1,133 @@
+"""The diff's triggers: the alert map with each ``match: all`` rule split into single triggers.
+
+In the alert map (:mod:`.alertmap`) a ``match: all`` rule listing several kinds is one
+*combination* trigger named after its whole condition, so that editing the condition
+renames the trigger: a diff on those triggers shows one alert lost and another gained,
+never the part that changed.  Here such a rule is split into the smallest triggers it
+fires for, each limited to the rule's categories.  ``categories: [Bullying, Behaviour],
+student_groups: [Year 7], match: all`` fires on the trigger *student group Year 7* for
+incidents in Bullying or Behaviour; a rule listing students and student groups fires on
+each *student S + student group G*.  Removing Behaviour from that rule then shows as the
+alerts lost for Behaviour incidents about Year 7 students, and nothing else.
+
+Each trigger is a question ``alertpolicy who`` answers: ``--student-group "Year 7"`` gives
+the standings of *student group Year 7* (every rule it fires whatever the category, and
+each rule it fires with some categories only).  Category and alert-group triggers are
+the alert map's own.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import product
+
+from alertpolicy.engine.audit.alertmap import INCIDENT, AlertMap, Standing, Trigger
+from alertpolicy.engine.audit.standing import Contribution, settle
+from alertpolicy.engine.model import AutomaticAlert
+
+OWN_TRIGGERS = frozenset({"category", "alert_group"})
+"""Trigger kinds whose standings are the alert map's own."""
+
+
+class AtomicMap:
+    """The standings of single triggers (see the module docstring), over an alert map."""
+
+    def __init__(self, amap: AlertMap) -> None:
+        self.amap = amap
+        self.policy = amap.policy
+        self._atoms_of: dict[str, tuple[Trigger, ...]] = {}
+        self._pairs: dict[str, tuple[str, str]] = {}
+        self._by_atom: dict[Trigger, list[AutomaticAlert]] | None = None
+        self._reaching: dict[str, dict[Trigger, list[AutomaticAlert]]] = {}
+
+    def atoms_of(self, rule: AutomaticAlert) -> tuple[Trigger, ...]:
+        """The single triggers ``rule`` fires on, sorted."""
+        found = self._atoms_of.get(rule.id)
+        if found is None:
+            found = self._atoms_of[rule.id] = self._split(rule)
+        return found
+
+    def _split(self, rule: AutomaticAlert) -> tuple[Trigger, ...]:
+        condition = self.amap.conditions[rule.id]
+        if not condition.joint:
+            return self.amap.triggers_of(rule)
+        others = [(k, sorted(v)) for k, v in condition.accepts.items() if k != "category"]
+        if len(others) == 1:
+            kind, values = others[0]
+            return tuple(Trigger(kind, value) for value in values)
+        (_, students), (_, groups) = others  # kinds in order: student, student_group
+        atoms = []
+        for student, group in product(students, groups):
+            label = f"student {student} + student group {group}"
+            self._pairs[label] = (student, group)
+            atoms.append(Trigger("combination", label))
+        return tuple(sorted(atoms))
+
+    def _index(self) -> dict[Trigger, list[AutomaticAlert]]:
+        if self._by_atom is None:
+            index: dict[Trigger, list[AutomaticAlert]] = defaultdict(list)
+            for rule in self.policy.automatic_alerts:
+                for atom in self.atoms_of(rule):
+                    index[atom].append(rule)
+            self._by_atom = dict(index)
+        return self._by_atom
+
+    def triggers(self) -> list[Trigger]:
+        """Every single trigger: each category, rule trigger and alert group; sorted."""
+        found = set(self._index())
+        found.update(Trigger("category", c) for c in self.policy.categories)
+        found.update(Trigger("alert_group", a) for a in self.policy.alert_groups)
+        return sorted(found, key=Trigger.sort_key)
+
+    def rules_for(self, atom: Trigger) -> tuple[AutomaticAlert, ...]:
+        """The rules ``atom`` fires (in policy order; none for an alert group)."""
+        return tuple(self._index().get(atom, ()))
+
+    def values(self, atom: Trigger) -> dict[str, str]:
+        """What an incident carries for ``atom``: ``{"student_group": "Year 7"}``, or a
+        student and a student group for a combination."""
+        if atom.kind == "combination":
+            self._index()
+            student, group = self._pairs[atom.value]
+            return {"student": student, "student_group": group}
+        return {atom.kind: atom.value}
+
+    def atoms_reaching(self, user: str) -> dict[Trigger, list[AutomaticAlert]]:
+        """The rule triggers whose alerts name ``user``, each with those rules."""
+        found = self._reaching.get(user)
+        if found is None:
+            grouped: dict[Trigger, list[AutomaticAlert]] = defaultdict(list)
+            for rule in self.amap.rules_reaching(user):
+                for atom in self.atoms_of(rule):
+                    grouped[atom].append(rule)
+            found = self._reaching[user] = dict(grouped)
+        return found
+
+    def scope(self, rule: AutomaticAlert, atom: Trigger) -> frozenset[str]:
+        """Where ``rule`` fires on ``atom``: the incident (a category trigger), or the
+        categories of the single-category incidents it fires in."""
+        return frozenset({INCIDENT}) if atom.kind == "category" else self.amap.scope(rule)
+
+    def standings(self, atom: Trigger, users: frozenset[str] | None = None) -> dict[str, Standing]:
+        """Every user ``atom`` reaches (or of ``users`` only) and where they stand."""
+        if atom.kind in OWN_TRIGGERS:
+            return self.amap.standings(atom, users)
+        label = atom.label()
+        parts: list[Contribution] = []
+        if users is None:
+            for rule in self.rules_for(atom):
+                parts.append((rule.id, self.amap.notified(rule), self.scope(rule, atom), label))
+        else:
+            for user in sorted(users):
+                if user not in self.policy.users:
+                    continue
+                for rule in self.atoms_reaching(user).get(atom, ()):
+                    ways = {user: self.amap.vias_of(rule, user)}
+                    parts.append((rule.id, ways, self.scope(rule, atom), label))
+        if atom.kind == "student_group":
+            known = frozenset({atom.value})
+        elif atom.kind == "combination" and atom.value in self._pairs:
+            known = frozenset({self._pairs[atom.value][1]})
+        else:  # a student, or a combination no rule of this revision fires on
+            known = frozenset()
+        return settle(self.amap, parts, None, known)
