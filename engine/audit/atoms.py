@@ -39,6 +39,7 @@ class AtomicMap:
         self._pairs: dict[str, tuple[str, str]] = {}
         self._by_atom: dict[Trigger, list[AutomaticAlert]] | None = None
         self._reaching: dict[str, dict[Trigger, list[AutomaticAlert]]] = {}
+        self._by_category: dict[str, list[AutomaticAlert]] | None = None
 
     def atoms_of(self, rule: AutomaticAlert) -> tuple[Trigger, ...]:
         """The single triggers ``rule`` fires on, sorted."""
@@ -131,3 +132,39 @@ class AtomicMap:
         else:  # a student, or a combination no rule of this revision fires on
             known = frozenset()
         return settle(self.amap, parts, None, known)
+
+    def _student_rules(self) -> dict[str, list[AutomaticAlert]]:
+        """Per category, the rules that fire in it only for some students (policy order):
+        not those that fire for every incident in it."""
+        if self._by_category is None:
+            index: dict[str, list[AutomaticAlert]] = defaultdict(list)
+            for rule in self.policy.automatic_alerts:
+                atoms = self.atoms_of(rule)
+                if any(atom.kind != "category" for atom in atoms):
+                    for category in self.amap.scope(rule):
+                        if Trigger("category", category) not in atoms:  # fires anyway
+                            index[category].append(rule)
+            self._by_category = dict(index)
+        return self._by_category
+
+    def student_rule_count(self, category: str) -> int:
+        """How many rules fire in ``category`` only for some students or student groups."""
+        return len(self._student_rules().get(category, ()))
+
+    def for_category(self, category: str) -> dict[Trigger, dict[str, Standing]]:
+        """Who is alerted for an incident in ``category`` about a student, per single
+        trigger the student carries (a student, a student group, both), counting only
+        the rules that need that trigger; the incident's categories are known, so the
+        standings carry access.  Sorted by trigger."""
+        parts: dict[Trigger, list[Contribution]] = defaultdict(list)
+        incident = frozenset({INCIDENT})
+        for rule in self._student_rules().get(category, ()):
+            for atom in self.atoms_of(rule):
+                if atom.kind != "category":
+                    parts[atom].append((rule.id, self.amap.notified(rule), incident, atom.label()))
+        found = {}
+        for atom in sorted(parts, key=Trigger.sort_key):
+            group = self.values(atom).get("student_group")
+            known = frozenset({group} if group else ())
+            found[atom] = settle(self.amap, parts[atom], (category,), known)
+        return found
