@@ -20,12 +20,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from itertools import product
+from typing import NamedTuple
 
 from alertpolicy.engine.audit.alertmap import INCIDENT, AlertMap, Standing, Trigger
 from alertpolicy.engine.audit.standing import Contribution, settle
+from alertpolicy.engine.audit.triggers import matched_label
 from alertpolicy.engine.model import AutomaticAlert
 
 OWN_TRIGGERS = frozenset({"category", "alert_group"})
+
+
+class StudentRules(NamedTuple):
+    """The rules by the categories they fire in, for any student or only for some."""
+
+    anyone: dict[str, list[AutomaticAlert]]
+    """Per category, the rules that fire on it whoever the student is."""
+    some: dict[str, list[AutomaticAlert]]
+    """Per category, rules that fire in it only for some students (not in every one)."""
+    everywhere: list[tuple[AutomaticAlert, frozenset[str]]]
+    """Rules that fire for some students in every category, each with its own categories
+    (in which it fires for anyone)."""
+    own_count: dict[str, int]
+    """Per category, how many of ``everywhere`` list it as their own."""
+
+
 """Trigger kinds whose standings are the alert map's own."""
 
 
@@ -39,7 +57,7 @@ class AtomicMap:
         self._pairs: dict[str, tuple[str, str]] = {}
         self._by_atom: dict[Trigger, list[AutomaticAlert]] | None = None
         self._reaching: dict[str, dict[Trigger, list[AutomaticAlert]]] = {}
-        self._by_category: dict[str, list[AutomaticAlert]] | None = None
+        self._by_category: StudentRules | None = None
 
     def atoms_of(self, rule: AutomaticAlert) -> tuple[Trigger, ...]:
         """The single triggers ``rule`` fires on, sorted."""
@@ -133,23 +151,57 @@ class AtomicMap:
             known = frozenset()
         return settle(self.amap, parts, None, known)
 
-    def _student_rules(self) -> dict[str, list[AutomaticAlert]]:
-        """Per category, the rules that fire in it only for some students (policy order):
-        not those that fire for every incident in it."""
+    def _student_rules(self) -> StudentRules:
+        """Per category, the rules that fire in it whoever the student is, and those that
+        fire in it only for some students; apart, the rules that fire for some students
+        in every category but their own (each in policy order)."""
         if self._by_category is None:
-            index: dict[str, list[AutomaticAlert]] = defaultdict(list)
+            found = StudentRules(defaultdict(list), defaultdict(list), [], defaultdict(int))
+            every = self.amap.all_categories
             for rule in self.policy.automatic_alerts:
-                atoms = self.atoms_of(rule)
-                if any(atom.kind != "category" for atom in atoms):
-                    for category in self.amap.scope(rule):
-                        if Trigger("category", category) not in atoms:  # fires anyway
-                            index[category].append(rule)
-            self._by_category = dict(index)
+                condition = self.amap.conditions[rule.id]
+                own = frozenset() if condition.joint else condition.accepts.get("category")
+                for category in own or ():
+                    found.anyone[category].append(rule)
+                if set(condition.accepts) <= {"category"}:
+                    continue  # it fires on its categories, whoever the student is
+                scope = condition.scope(every)
+                if len(scope) == len(every):
+                    found.everywhere.append((rule, own or frozenset()))
+                    for category in own or ():
+                        found.own_count[category] += 1
+                else:
+                    for category in scope - (own or frozenset()):
+                        found.some[category].append(rule)
+            self._by_category = found
         return self._by_category
+
+    def category_standings(self, category: str) -> dict[str, Standing]:
+        """Who is alerted for an incident in ``category`` whoever its student is: the
+        answer of :meth:`AlertMap.query` for that category alone, from an index of the
+        rules that fire on their categories."""
+        values = {"category": frozenset({category})}
+        incident = frozenset({INCIDENT})
+        parts: list[Contribution] = []
+        for rule in self._student_rules().anyone.get(category, ()):
+            condition = self.amap.conditions[rule.id]
+            label = matched_label(condition, values)
+            parts.append((rule.id, self.amap.notified(rule), incident, label))
+        return settle(self.amap, parts, (category,), frozenset())
+
+    def student_rules(self, category: str) -> list[AutomaticAlert]:
+        """The rules that fire in ``category`` only for some students or student groups
+        (not those that fire for every incident in it)."""
+        found = self._student_rules()
+        rules = list(found.some.get(category, ()))
+        rules += [rule for rule, own in found.everywhere if category not in own]
+        return rules
 
     def student_rule_count(self, category: str) -> int:
         """How many rules fire in ``category`` only for some students or student groups."""
-        return len(self._student_rules().get(category, ()))
+        found = self._student_rules()
+        everywhere = len(found.everywhere) - found.own_count.get(category, 0)
+        return len(found.some.get(category, ())) + everywhere
 
     def for_category(self, category: str) -> dict[Trigger, dict[str, Standing]]:
         """Who is alerted for an incident in ``category`` about a student, per single
@@ -158,7 +210,7 @@ class AtomicMap:
         standings carry access.  Sorted by trigger."""
         parts: dict[Trigger, list[Contribution]] = defaultdict(list)
         incident = frozenset({INCIDENT})
-        for rule in self._student_rules().get(category, ()):
+        for rule in self.student_rules(category):
             for atom in self.atoms_of(rule):
                 if atom.kind != "category":
                     parts[atom].append((rule.id, self.amap.notified(rule), incident, atom.label()))

@@ -38,6 +38,7 @@ from alertpolicy.engine.audit.causes import access_causes_of, affected_triggers,
 from alertpolicy.engine.audit.changes import Cause, ObjectChanges, compare_objects
 from alertpolicy.engine.audit.diffmodel import (
     CHANGE_ORDER,
+    Affected,
     AlertChange,
     ChangeKind,
     PolicyDiff,
@@ -275,7 +276,7 @@ def diff_policies(
     )
 
 
-def _affected(changes: Iterable[AlertChange]) -> dict[str, dict[ChangeKind, tuple[str, ...]]]:
+def _affected(changes: Iterable[AlertChange]) -> Affected:
     """Per cause (its words), the users it affects, by kind of change, sorted."""
     found: dict[str, dict[ChangeKind, set[str]]] = defaultdict(lambda: defaultdict(set))
     for change in changes:

@@ -97,6 +97,8 @@ async def _answer(request: Request, depth: int, kind: str, name: str = "") -> Re
             return pages.home(links, shown)
         if kind == "who":
             return pages.who(params, links, shown)
+        if kind == "people":
+            return pages.people(links, shown)
         if kind == "user":
             return pages.user(name, links, shown)
         if kind == "category":
@@ -114,6 +116,11 @@ async def home(request: Request) -> Response:
 async def who(request: Request) -> Response:
     """``GET /ui/who?category=...&student_group=...&student=...&alert_group=...``."""
     return await _answer(request, 0, "who")
+
+
+async def people(request: Request) -> Response:
+    """``GET /ui/people``: everyone in the policy."""
+    return await _answer(request, 0, "people")
 
 
 async def user(request: Request) -> Response:
@@ -138,6 +145,7 @@ UI_ROUTES = [
         routes=[
             Route("/", home, methods=["GET"]),
             Route("/who", who, methods=["GET"]),
+            Route("/people", people, methods=["GET"]),
             Route("/users/{user_id:path}", user, methods=["GET"]),
             Route("/categories/{name:path}", category, methods=["GET"]),
             Route("/{rest:path}", unknown, methods=["GET"]),

@@ -11,12 +11,16 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from click.testing import CliRunner
+from hypothesis import given, settings
 
 from alertpolicy.cli import main
+from alertpolicy.engine.audit.alertmap import AlertMap, Trigger
+from alertpolicy.engine.audit.atoms import AtomicMap
 from alertpolicy.engine.audit.pages.links import Links, file_name
 from alertpolicy.engine.audit.pages.site import PolicyPages, export_site
 from alertpolicy.engine.check.build import load_policy
-from alertpolicy.engine.model import frozen_map
+from alertpolicy.engine.model import Policy, frozen_map
+from tests import strategies
 from tests.helpers import EXAMPLE_POLICY, POLICIES
 
 HREF = re.compile(r'href="([^"]*)"')
@@ -25,7 +29,7 @@ HREF = re.compile(r'href="([^"]*)"')
 def test_the_exported_site_links_only_to_pages_it_wrote(tmp_path: Path) -> None:
     policy = load_policy(EXAMPLE_POLICY)
     written = export_site(policy, tmp_path, "policy")
-    assert len(written) == 1 + len(policy.categories) + len(policy.users) + len(policy.alert_groups)
+    assert len(written) == 2 + len(policy.categories) + len(policy.users) + len(policy.alert_groups)
     for path in written:
         html = path.read_text(encoding="utf-8")
         assert "<title>" in html and policy.revision in html
@@ -86,3 +90,31 @@ def test_report_writes_the_pages_and_refuses_an_invalid_policy(tmp_path: Path) -
         main, ["report", "--policy", str(EXAMPLE_POLICY), "--html", str(blocked / "site")]
     )
     assert result.exit_code == 2 and "cannot write" in result.output
+
+
+@settings(strategies.ENGINE_SETTINGS, max_examples=200)
+@given(strategies.policies())
+def test_the_pages_indexes_give_the_alert_maps_answers(policy: Policy) -> None:
+    """The alert map page's per-category answer is ``who --category``'s, and a category
+    page's rows for some students are ``who --category C --student-group G`` less the
+    rules that fire for any student."""
+    amap = AlertMap(policy)
+    atoms = AtomicMap(amap)
+    for category in policy.categories:
+        assert atoms.category_standings(category) == amap.query([category])
+        rules = atoms.student_rules(category)
+        assert len(rules) == atoms.student_rule_count(category)
+        anyone = {r.id for r in amap.rules_for(Trigger("category", category))}
+        for atom, standings in atoms.for_category(category).items():
+            values = atoms.values(atom)
+            whole = amap.query(
+                [category],
+                values.get("student", ()) and [values["student"]],
+                values.get("student_group", ()) and [values["student_group"]],
+            )
+            for user, standing in standings.items():
+                assert user in whole
+                assert standing.alerted_in == whole[user].alerted_in
+                assert standing.withheld_in == whole[user].withheld_in
+                extra = {rule for rule, _, _ in standing.sources}
+                assert extra and not extra & anyone

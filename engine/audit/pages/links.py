@@ -43,6 +43,10 @@ class Links:
         """The alert map."""
         return self.root + "index.html" if self.static else self.root or "./"
 
+    def people(self) -> str:
+        """Everyone in the policy."""
+        return self.root + ("people.html" if self.static else "people")
+
     def user(self, user_id: str) -> str:
         """A user's profile."""
         if self.static:

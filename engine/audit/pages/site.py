@@ -23,6 +23,7 @@ from alertpolicy.engine.audit.pages.views import (
     QUERY_KEYS,
     category_context,
     map_context,
+    people_context,
     user_context,
     who_context,
 )
@@ -86,6 +87,11 @@ class PolicyPages:
                 self._homes[key] = html
         return Page(200, html)
 
+    def people(self, links: Links, notices: Sequence[str] = ()) -> Page:
+        """Everyone in the policy."""
+        context = people_context(self.policy)
+        return Page(200, self._page("people.html", "People", links, notices, **context))
+
     def category(self, name: str, links: Links, notices: Sequence[str] = ()) -> Page:
         """A category's page, or 404 naming a category the policy does not have."""
         if name not in self.policy.categories:
@@ -144,13 +150,16 @@ class PolicyPages:
 
 
 def export_site(policy: Policy, directory: Path, source: str = "") -> list[Path]:
-    """Write the alert map and every category's, user's and alert group's page under
-    ``directory`` (``index.html``, ``categories/``, ``users/``, ``alert-groups/``); the
-    files written, in order."""
+    """Write the alert map, the list of people and every category's, user's and alert
+    group's page under ``directory`` (``index.html``, ``people.html``, ``categories/``,
+    ``users/``, ``alert-groups/``); the files written, in order."""
     pages = PolicyPages(policy, source)
     top = Links(static=True)
     below = top.deeper()
-    wanted: list[tuple[Path, Page]] = [(Path("index.html"), pages.home(top))]
+    wanted: list[tuple[Path, Page]] = [
+        (Path("index.html"), pages.home(top)),
+        (Path("people.html"), pages.people(top)),
+    ]
     for name in policy.categories:
         wanted.append((Path("categories", f"{file_name(name)}.html"), pages.category(name, below)))
     for user_id in policy.users:

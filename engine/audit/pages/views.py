@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from alertpolicy.engine.audit.alertmap import KIND_WORDS, AlertMap, Trigger
+from alertpolicy.engine.audit.alertmap import KIND_WORDS, AlertMap
 from alertpolicy.engine.audit.atoms import AtomicMap
 from alertpolicy.engine.audit.pages.links import Links
 from alertpolicy.engine.audit.report import profile_json, who_json
@@ -60,7 +60,7 @@ def map_context(amap: AlertMap, atoms: AtomicMap, warnings: Sequence[Problem]) -
     policy = amap.policy
     rows = []
     for name, parent in ordered_categories(policy):
-        answer = who_json(amap, amap.standings(Trigger("category", name)), {"categories": [name]})
+        answer = who_json(amap, atoms.category_standings(name), {"categories": [name]})
         rows.append(
             {
                 "name": name,
@@ -94,6 +94,12 @@ def map_context(amap: AlertMap, atoms: AtomicMap, warnings: Sequence[Problem]) -
         ],
         "categories": rows,
         "matrix": {"groups": groups, "rows": matrix_rows},
+    }
+
+
+def people_context(policy: Policy) -> dict[str, Any]:
+    """Everyone in the policy, with their user group, account and class restriction."""
+    return {
         "people": [
             {
                 "user": user.id,
@@ -104,7 +110,7 @@ def map_context(amap: AlertMap, atoms: AtomicMap, warnings: Sequence[Problem]) -
                 "restricted_to": restriction_of(policy, user.id),
             }
             for user in policy.users.values()
-        ],
+        ]
     }
 
 
@@ -170,14 +176,18 @@ def category_context(amap: AlertMap, atoms: AtomicMap, name: str, links: Links) 
     for atom, standings in atoms.for_category(name).items():
         values = atoms.values(atom)
         query = {QUERY_KEYS[kind]: [value] for kind, value in values.items()}
+        answer = who_json(amap, standings, {"categories": [name], **query})
+        for entry in answer["alerted"]:
+            rules = sorted({r["rule"] for r in entry["reasons"] if r["rule"]})
+            entry["rules"] = ("rule " if len(rules) == 1 else "rules ") + ", ".join(rules)
         depending.append(
             {
                 "label": atom.label(),
-                "answer": who_json(amap, standings, {"categories": [name], **query}),
+                "answer": answer,
                 "who_link": links.who({"category": [name], **{k: [v] for k, v in values.items()}}),
             }
         )
-    standings = amap.standings(Trigger("category", name))
+    standings = atoms.category_standings(name)
     return {
         "name": name,
         "parent": policy.category_parents.get(name),
