@@ -27,7 +27,7 @@ from alertpolicy.engine.audit.standing import Contribution, settle
 from alertpolicy.engine.audit.triggers import matched_label
 from alertpolicy.engine.model import AutomaticAlert
 
-OWN_TRIGGERS = frozenset({"category", "alert_group"})
+INCIDENT_ONLY = frozenset({INCIDENT})
 
 
 class StudentRules(NamedTuple):
@@ -58,6 +58,7 @@ class AtomicMap:
         self._by_atom: dict[Trigger, list[AutomaticAlert]] | None = None
         self._reaching: dict[str, dict[Trigger, list[AutomaticAlert]]] = {}
         self._by_category: StudentRules | None = None
+        self._scopes: dict[str, frozenset[str]] = {}
 
     def atoms_of(self, rule: AutomaticAlert) -> tuple[Trigger, ...]:
         """The single triggers ``rule`` fires on, sorted."""
@@ -125,11 +126,16 @@ class AtomicMap:
     def scope(self, rule: AutomaticAlert, atom: Trigger) -> frozenset[str]:
         """Where ``rule`` fires on ``atom``: the incident (a category trigger), or the
         categories of the single-category incidents it fires in."""
-        return frozenset({INCIDENT}) if atom.kind == "category" else self.amap.scope(rule)
+        if atom.kind == "category":
+            return INCIDENT_ONLY
+        found = self._scopes.get(rule.id)
+        if found is None:
+            found = self._scopes[rule.id] = self.amap.scope(rule)
+        return found
 
     def standings(self, atom: Trigger, users: frozenset[str] | None = None) -> dict[str, Standing]:
         """Every user ``atom`` reaches (or of ``users`` only) and where they stand."""
-        if atom.kind in OWN_TRIGGERS:
+        if atom.kind == "alert_group" or (atom.kind == "category" and users is None):
             return self.amap.standings(atom, users)
         label = atom.label()
         parts: list[Contribution] = []
@@ -141,8 +147,10 @@ class AtomicMap:
                 if user not in self.policy.users:
                     continue
                 for rule in self.atoms_reaching(user).get(atom, ()):
-                    ways = {user: self.amap.vias_of(rule, user)}
+                    ways = {user: self.amap.notified(rule)[user]}
                     parts.append((rule.id, ways, self.scope(rule, atom), label))
+        if atom.kind == "category":  # as the alert map's own, from this map's index
+            return settle(self.amap, parts, (atom.value,), frozenset())
         if atom.kind == "student_group":
             known = frozenset({atom.value})
         elif atom.kind == "combination" and atom.value in self._pairs:
@@ -203,11 +211,14 @@ class AtomicMap:
         everywhere = len(found.everywhere) - found.own_count.get(category, 0)
         return len(found.some.get(category, ())) + everywhere
 
-    def for_category(self, category: str) -> dict[Trigger, dict[str, Standing]]:
+    def for_category(
+        self, category: str, students: int | None = None
+    ) -> tuple[dict[Trigger, dict[str, Standing]], int]:
         """Who is alerted for an incident in ``category`` about a student, per single
         trigger the student carries (a student, a student group, both), counting only
         the rules that need that trigger; the incident's categories are known, so the
-        standings carry access.  Sorted by trigger."""
+        standings carry access.  Sorted by trigger; with ``students``, only the first so
+        many single students, and how many more there are."""
         parts: dict[Trigger, list[Contribution]] = defaultdict(list)
         incident = frozenset({INCIDENT})
         for rule in self.student_rules(category):
@@ -215,8 +226,14 @@ class AtomicMap:
                 if atom.kind != "category":
                     parts[atom].append((rule.id, self.amap.notified(rule), incident, atom.label()))
         found = {}
+        shown = skipped = 0
         for atom in sorted(parts, key=Trigger.sort_key):
+            if atom.kind == "student" and students is not None:
+                if shown >= students:
+                    skipped += 1
+                    continue
+                shown += 1
             group = self.values(atom).get("student_group")
             known = frozenset({group} if group else ())
             found[atom] = settle(self.amap, parts[atom], (category,), known)
-        return found
+        return found, skipped

@@ -237,7 +237,7 @@ def _compare_rules(base: Policy, head: Policy, out: ObjectChanges) -> None:
             out.rules[rid] = out.add(PolicyChange("rule_removed", rid, f"rule {rid} removed"))
         elif rid not in old:
             out.rules[rid] = out.add(PolicyChange("rule_added", rid, f"rule {rid} added"))
-        else:
+        elif old[rid] != new[rid]:  # (their location aside)
             edits = rule_edits(old[rid], new[rid])
             routing = tuple(e for e in edits if e.field != "description")
             if routing:

@@ -105,7 +105,9 @@ def test_the_pages_indexes_give_the_alert_maps_answers(policy: Policy) -> None:
         rules = atoms.student_rules(category)
         assert len(rules) == atoms.student_rule_count(category)
         anyone = {r.id for r in amap.rules_for(Trigger("category", category))}
-        for atom, standings in atoms.for_category(category).items():
+        found, more = atoms.for_category(category)
+        assert more == 0
+        for atom, standings in found.items():
             values = atoms.values(atom)
             whole = amap.query(
                 [category],

@@ -34,6 +34,9 @@ CELLS = {
     (False, False): ("no", "no"),
 }
 """(view_students, view_incidents) -> the matrix cell's words and colour."""
+STUDENTS_SHOWN = 50
+"""How many single students (named by rules) a category's page lists; ``who`` answers
+for any other."""
 ACCESS_CSS = {"full": "yes", "needs_key": "part", "none": "no"}
 QUERY_KEYS = {
     "category": "categories",
@@ -173,7 +176,8 @@ def category_context(amap: AlertMap, atoms: AtomicMap, name: str, links: Links) 
     group the rules that fire in it only for them."""
     policy = amap.policy
     depending = []
-    for atom, standings in atoms.for_category(name).items():
+    found, more = atoms.for_category(name, STUDENTS_SHOWN)
+    for atom, standings in found.items():
         values = atoms.values(atom)
         query = {QUERY_KEYS[kind]: [value] for kind, value in values.items()}
         answer = who_json(amap, standings, {"categories": [name], **query})
@@ -195,6 +199,7 @@ def category_context(amap: AlertMap, atoms: AtomicMap, name: str, links: Links) 
         "answer": who_json(amap, standings, {"categories": [name]}),
         "who_link": links.who({"category": [name]}),
         "depending": depending,
+        "more_students": more,
     }
 
 
