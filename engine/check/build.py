@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
@@ -74,7 +75,7 @@ def locate_schema_problem(document: Document, error: ValidationError, problem: P
     )
     location = document.location(problem.path, key=on_key)
     code, message = problem.code, problem.message
-    expected = error.validator_value
+    expected: Any = error.validator_value  # typed "Any | Unset" by jsonschema
     if error.validator == "type" and "string" in (
         [expected] if isinstance(expected, str) else expected
     ):

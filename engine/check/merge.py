@@ -138,5 +138,6 @@ def value_node(node: yaml.Node, key: str) -> yaml.Node:
     if isinstance(node, yaml.MappingNode):
         for key_node, found in node.value:
             if key_node.value == key:
-                return found
+                value: yaml.Node = found
+                return value
     return node
