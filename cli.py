@@ -300,29 +300,36 @@ def _load_sides(base: str, head: str | None, policy_dir: Path, fmt: str) -> tupl
 @click.argument("base")
 @click.argument("head", required=False)
 @policy_option
-@format_option("text", "markdown", "json")
+@format_option("text", "markdown", "json", "html")
 @click.option(
-    "--exit-code", is_flag=True, help="Exit 1 when any alert, withheld status or setting changes."
+    "--exit-code",
+    is_flag=True,
+    help="Exit 1 when any alert, withheld status, access or setting changes.",
 )
 def diff(base: str, head: str | None, policy_dir: Path, fmt: str, exit_code: bool) -> None:
     """Whose alerts change between two policy revisions, per trigger, and why.
 
     BASE and HEAD are each a directory or a git revision (main, HEAD~1, origin/main) of
     the repository holding the policy, read at the --policy path; HEAD defaults to the
-    working tree. With --exit-code: exit 1 when any alert, withheld status or setting
-    changes, 0 when none; 2 on input errors (an invalid policy on either side).
+    working tree. --format html writes one self-contained page (for a pull request's
+    artifacts). With --exit-code: exit 1 when any alert, withheld status, access or
+    setting changes, 0 when none; 2 on input errors (an invalid policy on either side).
     """
     from alertpolicy.engine.audit.diff import diff_policies
-    from alertpolicy.engine.audit.report import diff_markdown, diff_text
+    from alertpolicy.engine.audit.diffview import diff_markdown, diff_text
 
     (base_policy, base_label), (head_policy, head_label) = _load_sides(base, head, policy_dir, fmt)
     result = diff_policies(base_policy, head_policy, labels=(base_label, head_label))
     if fmt == "json":
         emit_json(result.to_json())
+    elif fmt == "html":
+        from alertpolicy.engine.audit.pages.render import diff_page
+
+        click.echo(diff_page(result), nl=False)
     elif not result.changed:
         click.echo("No change in who is alerted.")
     elif fmt == "markdown":
-        click.echo("\n".join(diff_markdown(result, head_policy)))
+        click.echo("\n".join(diff_markdown(result)))
     else:
         click.echo("\n".join(diff_text(result, _output_style())))
     sys.exit(EXIT_FINDINGS if exit_code and result.changed else EXIT_OK)
@@ -358,6 +365,36 @@ def replay(
     else:
         click.echo("\n".join(replay_text(report)))
     sys.exit(EXIT_FINDINGS if exit_code and report.changes else EXIT_OK)
+
+
+@main.command("report")
+@policy_option
+@click.option(
+    "--html",
+    "html_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the alert map pages here (created if missing), as the web view shows them.",
+)
+def report(policy_dir: Path, html_dir: Path) -> None:
+    """Write the alert map as static web pages, for people who do not use a terminal.
+
+    index.html (who each category alerts, the user group x category permission matrix,
+    the lint warnings), and a page per category, user and alert group, linked relatively:
+    open index.html from disk or publish the folder. Exit 0 when written, 2 for an
+    invalid policy or a folder that cannot be written.
+    """
+    from alertpolicy.engine.audit.pages.site import export_site
+
+    policy = load_or_exit(policy_dir)
+    label = os.path.relpath(policy_dir).replace(os.sep, "/")
+    try:
+        written = export_site(policy, html_dir, label)
+    except OSError as error:
+        click.echo(f"alertpolicy report: error: cannot write {html_dir}: {error}", err=True)
+        sys.exit(EXIT_INPUT)
+    click.echo(f"wrote {len(written)} pages to {html_dir} (open {html_dir / 'index.html'})")
+    sys.exit(EXIT_OK)
 
 
 # -------------------------------------------------------------------------- test

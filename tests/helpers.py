@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from alertpolicy.engine.audit.alertmap import AlertMap, Trigger
+from alertpolicy.engine.audit.atoms import AtomicMap
 from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
 from alertpolicy.engine.model import ChosenAlerts, Decision, Incident, Policy, Student
@@ -62,6 +63,18 @@ def trigger_incident(amap: AlertMap, trigger: Trigger, category: str) -> Inciden
     elif trigger.kind == "alert_group":
         chosen = ChosenAlerts(alert_groups=(trigger.value,))
     return Incident(f"INC-{trigger.kind}", (category,), (student,), chosen)
+
+
+def atom_incident(atoms: AtomicMap, trigger: Trigger, category: str) -> Incident:
+    """An incident in ``category`` carrying exactly the diff's ``trigger`` (a single
+    trigger of :mod:`alertpolicy.engine.audit.atoms`) and nothing else."""
+    if trigger.kind == "alert_group":
+        chosen = ChosenAlerts(alert_groups=(trigger.value,))
+        return Incident("INC-alert-group", (category,), (Student(NOBODY),), chosen)
+    values = atoms.values(trigger) if trigger.kind != "category" else {}
+    group = values.get("student_group")
+    student = Student(values.get("student", NOBODY), (group,) if group else ())
+    return Incident(f"INC-{trigger.kind}", (category,), (student,))
 
 
 def edit(path: str, old: str, new: str) -> Callable[[Path], None]:

@@ -95,6 +95,7 @@ class AlertMap:
         self._standings: dict[Trigger, dict[str, Standing]] = {}
         self._reverse: ReverseIndex | None = None
         self._user_triggers: dict[str, dict[Trigger, list[AutomaticAlert]]] = {}
+        self._alert_categories: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------ building blocks
 
@@ -151,7 +152,11 @@ class AlertMap:
 
     def alert_categories(self, user_id: str) -> frozenset[str]:
         """Categories in which automatic alerts pass the permission gate for ``user_id``."""
-        return self.permissions.alert_categories(self.policy.users[user_id].user_group)
+        group = self.policy.users[user_id].user_group
+        found = self._alert_categories.get(group)
+        if found is None:
+            found = self._alert_categories[group] = self.permissions.alert_categories(group)
+        return found
 
     def passes_gate(self, user_id: str, categories: Iterable[str]) -> bool:
         """Whether the permission gate lets ``user_id`` receive automatic alerts (SPEC 4.2)."""

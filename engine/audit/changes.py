@@ -1,20 +1,32 @@
 """What changed between two policies' objects, in words a school admin reads.
 
-Settings, categories, rules (added / removed / edited: which triggers, whom they notify,
-``match``), users (added / removed / moved user group / (de)activated), user groups'
-permissions, alert-group membership.  :func:`compare_objects` lists them and indexes them
-by subject so that :mod:`alertpolicy.engine.audit.diff` can name the causes of each alert change.
+Settings, categories, rules (added / removed / edited: which categories, students and
+student groups it fires for, whom it notifies, ``match``), users (added / removed / moved
+user group / (de)activated / key holder), user groups' permissions, alert-group
+membership, class restrictions and declared student groups.  :func:`compare_objects`
+lists them and indexes them by subject, so that the diff can name, for each alert that
+changes, the object changes behind it (:mod:`.causes`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from alertpolicy.engine.model import AutomaticAlert, Policy, Targets, Triggers
+from alertpolicy.engine.audit.ruleedits import RuleEdit, rule_edits
+from alertpolicy.engine.model import Policy
+
+__all__ = [
+    "GATE_OFF",
+    "Cause",
+    "ObjectChanges",
+    "PolicyChange",
+    "RuleEdit",
+    "SettingChange",
+    "compare_objects",
+]
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,11 @@ class SettingChange:
     before: object
     after: object
     effect: str
+
+    @property
+    def detail(self) -> str:
+        """The change in words: ``setting automatic_alert_permission every_category -> none``."""
+        return f"setting {self.setting} {self.before} -> {self.after}"
 
     def to_json(self) -> dict[str, Any]:
         """The setting change as in ``schemas/diff.schema.json``."""
@@ -38,16 +55,28 @@ class SettingChange:
 
 @dataclass(frozen=True, order=True)
 class PolicyChange:
-    """One change to the policy's objects (``rule_edited``, ``user_moved`` ...), in words."""
+    """One change to the policy's objects (``rule_edited``, ``user_moved`` ...), in words.
+
+    ``edits`` says, for an edited rule, each part that changed.
+    """
 
     kind: str
     subject: str
     detail: str
+    edits: tuple[RuleEdit, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The object change as in ``schemas/diff.schema.json``."""
-        return {"kind": self.kind, "subject": self.subject, "detail": self.detail}
+        """The object change as in ``schemas/diff.schema.json`` (without whom it affects)."""
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "detail": self.detail,
+            "edits": [edit.to_json() for edit in self.edits],
+        }
 
+
+Cause = PolicyChange | SettingChange
+"""What an alert change is traced back to: a change to an object, or to a setting."""
 
 SETTING_EFFECTS = {
     ("enforce_at_least_one_alert", True): "enforcement switched on: an incident with no "
@@ -69,94 +98,56 @@ GATE_OFF = "none"
 """The ``automatic_alert_permission`` that turns the gate off (SPEC 7.3)."""
 
 
-def _names(values: Iterable[str]) -> str:
-    """``a, b`` or ``(none)``."""
-    listed = sorted(set(values))
-    return ", ".join(listed) if listed else "(none)"
-
-
-def _compare_lists(label: str, before: Iterable[str], after: Iterable[str]) -> list[str]:
-    """``label +added -removed`` when two name lists differ."""
-    old, new = set(before), set(after)
-    if old == new:
-        return []
-    bits = [f"+{n}" for n in sorted(new - old)] + [f"-{n}" for n in sorted(old - new)]
-    return [f"{label} {' '.join(bits)}"]
-
-
-def describe_rule_edit(old: AutomaticAlert, new: AutomaticAlert) -> str:
-    """What changed in a rule: ``when categories +Online safety; match any -> all``."""
-    parts: list[str] = []
-    for field, word in (
-        ("categories", "categories"),
-        ("students", "students"),
-        ("student_groups", "student groups"),
-    ):
-        parts += _compare_lists(f"when {word}", getattr(old.when, field), getattr(new.when, field))
-    for field, word in (
-        ("users", "users"),
-        ("user_groups", "user groups"),
-        ("alert_groups", "alert groups"),
-    ):
-        parts += _compare_lists(
-            f"notify {word}", getattr(old.notify, field), getattr(new.notify, field)
-        )
-    if old.match != new.match:
-        parts.append(f"match {old.match} -> {new.match}")
-    if old.description != new.description:
-        parts.append("description edited")
-    return "; ".join(parts)
-
-
-def _same_rule(old: AutomaticAlert, new: AutomaticAlert) -> bool:
-    """Whether two rules route alike (description and location aside)."""
-
-    def norm_when(t: Triggers) -> tuple[frozenset[str], ...]:
-        return (frozenset(t.categories), frozenset(t.students), frozenset(t.student_groups))
-
-    def norm_notify(t: Targets) -> tuple[frozenset[str], ...]:
-        return (frozenset(t.users), frozenset(t.user_groups), frozenset(t.alert_groups))
-
-    return (
-        norm_when(old.when) == norm_when(new.when)
-        and norm_notify(old.notify) == norm_notify(new.notify)
-        and old.match == new.match
-    )
-
-
 @dataclass
 class ObjectChanges:
-    """The two policies' object changes, indexed for finding causes."""
+    """The two policies' object changes, indexed by subject for finding causes."""
 
-    settings: list[SettingChange]
-    listing: list[PolicyChange]
-    rules: dict[str, str]
-    users: dict[str, list[str]]
-    permissions: dict[str, list[tuple[str, str, str]]]
-    """user group -> (category key, permission, ``granted``/``revoked``)."""
-    groups: dict[str, str]
-    alert_groups: dict[str, list[tuple[str, str, str]]]
-    """alert group -> (``user``/``user_group``, name, ``added``/``removed``); or whole group."""
-    categories: dict[str, str]
+    settings: list[SettingChange] = dataclasses.field(default_factory=list)
+    listing: list[PolicyChange] = dataclasses.field(default_factory=list)
+    rules: dict[str, PolicyChange] = dataclasses.field(default_factory=dict)
+    users: dict[str, list[PolicyChange]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """user -> added, removed, moved, (de)activated, key holder or not."""
+    permissions: dict[str, list[tuple[str, str, PolicyChange]]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """user group -> (category key, category permission, change)."""
+    system: dict[str, list[PolicyChange]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """user group -> its system permissions granted or revoked."""
+    groups: dict[str, PolicyChange] = dataclasses.field(default_factory=dict)
+    """user group -> added or removed."""
+    alert_groups: dict[str, list[tuple[str, str, PolicyChange]]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """alert group -> (``user``/``user_group``/``group``, member, change)."""
+    categories: dict[str, PolicyChange] = dataclasses.field(default_factory=dict)
     """category -> added, removed, or moved to or from under a parent (SPEC 7.1)."""
-    restrictions: dict[str, str] = dataclasses.field(default_factory=dict)
-    """user or user group -> how its class restriction changed (SPEC 7.2)."""
+    restrictions: dict[str, PolicyChange] = dataclasses.field(default_factory=dict)
+    """user, or ``user group:<name>`` -> how its class restriction changed (SPEC 7.2)."""
 
     @property
-    def gate_switched(self) -> str | None:
+    def gate_switched(self) -> SettingChange | None:
         """The setting change when the permission gate is switched off or on (SPEC 7.3)."""
         for setting in self.settings:
             if setting.setting == "automatic_alert_permission" and GATE_OFF in (
                 setting.before,
                 setting.after,
             ):
-                return f"setting automatic_alert_permission {setting.before} -> {setting.after}"
+                return setting
         return None
+
+    def add(self, change: PolicyChange) -> PolicyChange:
+        """List ``change`` and return it (for indexing)."""
+        self.listing.append(change)
+        return change
 
 
 def compare_objects(base: Policy, head: Policy) -> ObjectChanges:
     """Every change between the two policies' objects."""
-    out = ObjectChanges([], [], {}, defaultdict(list), defaultdict(list), {}, defaultdict(list), {})
+    out = ObjectChanges()
     _compare_settings(base, head, out)
     _compare_categories(base, head, out)
     _compare_restrictions(base, head, out)
@@ -198,8 +189,7 @@ def _compare_categories(base: Policy, head: Policy, out: ObjectChanges) -> None:
             parent = new if verb == "added" else old
             kind = f"category_{verb}"
             text = f"category {name} {verb}" + (f" (a sub-category of {parent})" if parent else "")
-        out.categories[name] = text
-        out.listing.append(PolicyChange(kind, name, text))
+        out.categories[name] = out.add(PolicyChange(kind, name, text))
 
 
 def _restriction_text(who: str, old: tuple[str, ...] | None, new: tuple[str, ...] | None) -> str:
@@ -225,11 +215,10 @@ def _compare_restrictions(base: Policy, head: Policy, out: ObjectChanges) -> Non
                 continue
             text = _restriction_text(f"{what} {name}", old, new)
             key = name if what == "user" else f"user group:{name}"
-            out.restrictions[key] = text
             kind = "restriction_added" if old is None else "restriction_removed"
             if old is not None and new is not None:
                 kind = "restriction_widened" if set(new) >= set(old) else "restriction_narrowed"
-            out.listing.append(PolicyChange(kind, name, text))
+            out.restrictions[key] = out.add(PolicyChange(kind, name, text))
 
 
 def _compare_student_groups(base: Policy, head: Policy, out: ObjectChanges) -> None:
@@ -237,7 +226,7 @@ def _compare_student_groups(base: Policy, head: Policy, out: ObjectChanges) -> N
     for name in sorted(old.keys() ^ new.keys()):
         verb = "declared" if name in new else "no longer declared"
         kind = "student_group_declared" if name in new else "student_group_undeclared"
-        out.listing.append(PolicyChange(kind, name, f"student group {name} {verb}"))
+        out.add(PolicyChange(kind, name, f"student group {name} {verb}"))
 
 
 def _compare_rules(base: Policy, head: Policy, out: ObjectChanges) -> None:
@@ -245,14 +234,15 @@ def _compare_rules(base: Policy, head: Policy, out: ObjectChanges) -> None:
     new = {r.id: r for r in head.automatic_alerts}
     for rid in sorted(old.keys() | new.keys()):
         if rid not in new:
-            out.rules[rid] = f"rule {rid} removed"
-            out.listing.append(PolicyChange("rule_removed", rid, out.rules[rid]))
+            out.rules[rid] = out.add(PolicyChange("rule_removed", rid, f"rule {rid} removed"))
         elif rid not in old:
-            out.rules[rid] = f"rule {rid} added"
-            out.listing.append(PolicyChange("rule_added", rid, out.rules[rid]))
-        elif not _same_rule(old[rid], new[rid]):
-            out.rules[rid] = f"rule {rid} edited: {describe_rule_edit(old[rid], new[rid])}"
-            out.listing.append(PolicyChange("rule_edited", rid, out.rules[rid]))
+            out.rules[rid] = out.add(PolicyChange("rule_added", rid, f"rule {rid} added"))
+        elif old[rid] != new[rid]:  # (their location aside)
+            edits = rule_edits(old[rid], new[rid])
+            routing = tuple(e for e in edits if e.field != "description")
+            if routing:
+                text = f"rule {rid} edited: " + "; ".join(e.text() for e in edits)
+                out.rules[rid] = out.add(PolicyChange("rule_edited", rid, text, edits))
 
 
 def _compare_users(base: Policy, head: Policy, out: ObjectChanges) -> None:
@@ -273,9 +263,12 @@ def _compare_users(base: Policy, head: Policy, out: ObjectChanges) -> None:
             if old.active != new.active:
                 kind = "activated" if new.active else "deactivated"
                 found.append((f"user_{kind}", f"{uid} {kind}"))
+            if old.key_holder != new.key_holder:
+                now = "now holds a key" if new.key_holder else "no longer holds a key"
+                kind = "key_holder_added" if new.key_holder else "key_holder_removed"
+                found.append((kind, f"{uid} {now}"))
         for kind, text in found:
-            out.users[uid].append(text)
-            out.listing.append(PolicyChange(kind, uid, text))
+            out.users[uid].append(out.add(PolicyChange(kind, uid, text)))
 
 
 def _compare_user_groups(base: Policy, head: Policy, out: ObjectChanges) -> None:
@@ -283,8 +276,8 @@ def _compare_user_groups(base: Policy, head: Policy, out: ObjectChanges) -> None
         old, new = base.user_groups.get(name), head.user_groups.get(name)
         if old is None or new is None:
             kind = "added" if old is None else "removed"
-            out.groups[name] = f"user group {name} {kind}"
-            out.listing.append(PolicyChange(f"user_group_{kind}", name, out.groups[name]))
+            change = PolicyChange(f"user_group_{kind}", name, f"user group {name} {kind}")
+            out.groups[name] = out.add(change)
             continue
         keys = old.category_permissions.keys() | new.category_permissions.keys()
         for key in sorted(keys):
@@ -292,14 +285,14 @@ def _compare_user_groups(base: Policy, head: Policy, out: ObjectChanges) -> None
             after = new.category_permissions.get(key, frozenset())
             for perm in sorted(before ^ after):
                 verb = "granted" if perm in after else "revoked"
-                out.permissions[name].append((key, perm, verb))
                 where = "every category" if key == "*" else key
                 text = f"user group {name}: {perm} on {where} {verb}"
-                out.listing.append(PolicyChange(f"permission_{verb}", name, text))
+                change = out.add(PolicyChange(f"permission_{verb}", name, text))
+                out.permissions[name].append((key, perm, change))
         for perm in sorted(old.system_permissions ^ new.system_permissions):
             verb = "granted" if perm in new.system_permissions else "revoked"
             text = f"user group {name}: system permission {perm} {verb}"
-            out.listing.append(PolicyChange(f"system_permission_{verb}", name, text))
+            out.system[name].append(out.add(PolicyChange(f"system_permission_{verb}", name, text)))
 
 
 def _compare_alert_groups(base: Policy, head: Policy, out: ObjectChanges) -> None:
@@ -307,18 +300,16 @@ def _compare_alert_groups(base: Policy, head: Policy, out: ObjectChanges) -> Non
         old, new = base.alert_groups.get(name), head.alert_groups.get(name)
         if old is None or new is None:
             kind = "added" if old is None else "removed"
-            out.alert_groups[name].append(("group", name, kind))
-            out.listing.append(
-                PolicyChange(f"alert_group_{kind}", name, f"alert group {name} {kind}")
-            )
+            change = PolicyChange(f"alert_group_{kind}", name, f"alert group {name} {kind}")
+            out.alert_groups[name].append(("group", name, out.add(change)))
             continue
         for field, word in (("users", "user"), ("user_groups", "user_group")):
             before, after = set(getattr(old, field)), set(getattr(new, field))
             for member in sorted(before ^ after):
                 verb = "added" if member in after else "removed"
-                out.alert_groups[name].append((word, member, verb))
                 text = (
                     f"{word.replace('_', ' ')} {member} {verb} "
                     f"{'to' if verb == 'added' else 'from'} alert group {name}"
                 )
-                out.listing.append(PolicyChange("alert_group_membership", name, text))
+                change = out.add(PolicyChange("alert_group_membership", name, text))
+                out.alert_groups[name].append((word, member, change))

@@ -1,27 +1,29 @@
 """Whose alerts change between two policy revisions, and why.
 
-:func:`diff_policies` compares two loaded policies.  First their objects: settings, rules
-added / removed / edited, users added / removed / moved group / (de)activated, category
-permissions granted or revoked per user group, alert-group membership, categories.  Then
-the alert maps (:mod:`.alertmap`) of the triggers those object changes can touch:
-every user who gains or loses an alert for a trigger, or becomes (or stops being) withheld,
-each with its causes in plain words, picked from the object changes that concern that user
-and that trigger.  Setting changes are listed on their own (enforcement alters rejections,
-not who is alerted).
+:func:`diff_policies` compares two loaded policies.  First their objects
+(:mod:`.changes`): settings, rules added / removed / edited part by part, users, user
+groups' permissions, alert-group membership, categories, class restrictions.  Then the
+standings of the triggers those changes can touch (:mod:`.atoms`: each ``match: all`` rule
+split into single triggers, so that an edited condition shows as what it gained or lost):
+every user who gains or loses an alert, becomes (or stops being) withheld, is alerted about
+other students (a class restriction), or can open such incidents more or less far
+(access), each with the routes it comes through and its causes, picked from the object
+changes that concern that user and that trigger.  Setting changes are listed on their own
+(enforcement alters rejections, not who is alerted).  The model is :mod:`.diffmodel`.
 
-The object comparison is in :mod:`alertpolicy.engine.audit.changes`.  Only the (trigger, user) pairs
-an object change can affect are compared (see :func:`affected_triggers`); ``full=True``
-compares every trigger and gives the same answer.  For student, student-group and
-combination triggers, categories are compared on the categories both revisions have; a
-category added or removed shows under its own category trigger.  Renderers for text,
-markdown and JSON are in :mod:`alertpolicy.engine.audit.report`.
+Only the (trigger, user) pairs an object change can affect are compared (see
+:func:`~.causes.affected_triggers`); ``full=True`` compares every trigger and gives the
+same answer.  For student, student-group and combination triggers, categories are
+compared on the categories both revisions have; a category added or removed shows under
+its own category trigger.  Access is judged for an incident in one category whose student
+the user can see.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
 
 from alertpolicy.engine.audit.alertmap import (
     INCIDENT,
@@ -31,131 +33,46 @@ from alertpolicy.engine.audit.alertmap import (
     lacks_text,
     missing_permissions,
 )
-from alertpolicy.engine.audit.causes import affected_triggers, causes_of
-from alertpolicy.engine.audit.changes import (
-    ObjectChanges,
-    PolicyChange,
-    SettingChange,
-    compare_objects,
+from alertpolicy.engine.audit.atoms import AtomicMap
+from alertpolicy.engine.audit.causes import access_causes_of, affected_triggers, causes_of
+from alertpolicy.engine.audit.changes import Cause, ObjectChanges, compare_objects
+from alertpolicy.engine.audit.diffmodel import (
+    CHANGE_ORDER,
+    Affected,
+    AlertChange,
+    ChangeKind,
+    PolicyDiff,
+    Route,
 )
-from alertpolicy.engine.model import Policy
+from alertpolicy.engine.model import Access, Policy, frozen_map
 
-ChangeKind = Literal[
-    "gains", "loses", "newly_withheld", "no_longer_withheld", "restriction_changed"
-]
-CHANGE_ORDER: tuple[ChangeKind, ...] = (
-    "gains",
-    "loses",
-    "newly_withheld",
-    "no_longer_withheld",
-    "restriction_changed",
-)
+__all__ = ["AlertChange", "PolicyDiff", "Route", "diff_policies"]
+
+FALLBACK = "the policy's routing changed"
+"""The cause given when no object change explains an alert change (never expected)."""
 
 
-@dataclass(frozen=True)
-class AlertChange:
-    """A user's alerts for one trigger change: gains, loses, newly / no longer withheld.
+@dataclass
+class Sides:
+    """Both revisions' maps, their object changes, and what is remembered while diffing."""
 
-    ``categories`` are the categories concerned for student, student-group and
-    combination triggers (empty when the trigger fixes them: category, alert group);
-    ``reason`` is why a user is withheld now (``inactive``, ``missing_permission``) for
-    ``loses``/``newly_withheld``, with ``detail`` naming the missing permissions.
-    """
+    base: AtomicMap
+    head: AtomicMap
+    objects: ObjectChanges
+    common: frozenset[str]
+    """The categories both revisions have, and ``INCIDENT``."""
 
-    trigger: Trigger
-    user: str
-    change: ChangeKind
-    categories: tuple[str, ...]
-    reason: str | None
-    detail: str
-    causes: tuple[str, ...]
-    every_category: bool = False
-    """True when ``categories`` are every category both revisions have."""
+    def __post_init__(self) -> None:
+        self._access: dict[tuple[int, str, bool, str], Access] = {}
 
-    def sort_key(self) -> tuple[tuple[int, str], str, int]:
-        """Order by trigger (kind, value), user, then kind of change."""
-        return (self.trigger.sort_key(), self.user, CHANGE_ORDER.index(self.change))
-
-    def to_json(self) -> dict[str, Any]:
-        """The alert change as in ``schemas/diff.schema.json``."""
-        return {
-            "trigger": {"kind": self.trigger.kind, "value": self.trigger.value},
-            "user": self.user,
-            "change": self.change,
-            "categories": list(self.categories),
-            "every_category": self.every_category,
-            "reason": self.reason,
-            "detail": self.detail,
-            "causes": list(self.causes),
-        }
-
-
-@dataclass(frozen=True)
-class PolicyDiff:
-    """The difference between two policy revisions, ready to render."""
-
-    base: tuple[str, str]
-    head: tuple[str, str]
-    settings: tuple[SettingChange, ...]
-    policy_changes: tuple[PolicyChange, ...]
-    changes: tuple[AlertChange, ...]
-
-    @property
-    def changed(self) -> bool:
-        """Whether anyone's alerts (or withheld status) or a setting change."""
-        return bool(self.changes or self.settings)
-
-    def users_with(self, change: ChangeKind) -> list[str]:
-        """Distinct users with at least one change of this kind, sorted."""
-        return sorted({c.user for c in self.changes if c.change == change})
-
-    def summary(self) -> str:
-        """One line: ``3 users gain alerts, 1 loses; enforcement switched on``."""
-        if not self.changed:
-            return "No change in who is alerted."
-        parts = []
-        gain, lose = len(self.users_with("gains")), len(self.users_with("loses"))
-        if gain and lose:
-            parts.append(f"{_users(gain, 'gain')} alerts, {lose} lose{'s' if lose == 1 else ''}")
-        elif gain or lose:
-            parts.append(f"{_users(gain, 'gain') if gain else _users(lose, 'lose')} alerts")
-        newly = len(self.users_with("newly_withheld"))
-        if newly:
-            parts.append(f"{_users(newly, 'become')} withheld")
-        if not (gain or lose or newly) and self.changes:
-            parts.append("only withheld entries change")
-        if not self.changes:
-            parts.append("no change in who is alerted")
-        parts.extend(s.effect.split(":")[0] for s in self.settings)
-        return "; ".join(parts)
-
-    def to_json(self) -> dict[str, Any]:
-        """The whole diff as in ``schemas/diff.schema.json`` (stable order)."""
-        return {
-            "base": {"label": self.base[0], "revision": self.base[1]},
-            "head": {"label": self.head[0], "revision": self.head[1]},
-            "changed": self.changed,
-            "summary": {
-                "text": self.summary(),
-                "users_gaining": len(self.users_with("gains")),
-                "users_losing": len(self.users_with("loses")),
-                "users_newly_withheld": len(self.users_with("newly_withheld")),
-                "users_no_longer_withheld": len(self.users_with("no_longer_withheld")),
-                "alert_changes": len(self.changes),
-                "setting_changes": len(self.settings),
-            },
-            "settings": [s.to_json() for s in self.settings],
-            "policy_changes": [p.to_json() for p in self.policy_changes],
-            "changes": [c.to_json() for c in self.changes],
-        }
-
-
-def _users(count: int, verb: str) -> str:
-    """``1 user gains`` / ``3 users gain``."""
-    return f"{count} user {verb}s" if count == 1 else f"{count} users {verb}"
-
-
-# ------------------------------------------------------------------ the diff
+    def access(self, side: AtomicMap, user: str, category: str) -> Access:
+        """How far ``user`` can open an incident in ``category`` at ``side``'s revision."""
+        person = side.policy.users[user]
+        key = (id(side), person.user_group, person.key_holder, category)
+        found = self._access.get(key)
+        if found is None:
+            found = self._access[key] = side.amap.access(user, (category,))
+        return found
 
 
 def _restrict(
@@ -165,6 +82,27 @@ def _restrict(
     if standing is None:
         return frozenset(), frozenset()
     return standing.alerted_in & common, standing.withheld_in & common
+
+
+def _routes(
+    side: AtomicMap, standing: Standing | None, trigger: Trigger, cats: Iterable[str]
+) -> tuple[Route, ...]:
+    """The routes of ``standing`` that apply in ``cats`` (or to the whole incident)."""
+    if standing is None:
+        return ()
+    wanted = frozenset(cats)
+    found: set[Route] = set()
+    for rule, _, _ in standing.sources:
+        if rule is None:
+            found.add(Route("alert_group", trigger.value))
+        elif INCIDENT in wanted or not wanted.isdisjoint(_scope(side, rule)):
+            found.add(Route("rule", rule))
+    return tuple(sorted(found))
+
+
+def _scope(side: AtomicMap, rule_id: str) -> frozenset[str]:
+    """The categories of the single-category incidents rule ``rule_id`` fires in."""
+    return side.amap.conditions[rule_id].scope(side.amap.all_categories)
 
 
 def _withheld_detail(
@@ -180,67 +118,53 @@ def _withheld_detail(
     return "missing_permission", f"their user group lacks {lacks}"
 
 
-def _trigger_changes(
-    trigger: Trigger,
-    base_map: AlertMap,
-    head_map: AlertMap,
-    common: frozenset[str],
-    objects: ObjectChanges,
-    users: frozenset[str] | None = None,
+def _texts(causes: Iterable[Cause]) -> tuple[str, ...]:
+    return tuple(cause.detail for cause in causes) or (FALLBACK,)
+
+
+def _alert_changes(
+    trigger: Trigger, user: str, old: Standing | None, new: Standing | None, sides: Sides
 ) -> list[AlertChange]:
-    """Every user's change for one trigger (of ``users`` only, when given)."""
-    old_all = base_map.standings(trigger, users)
-    new_all = head_map.standings(trigger, users)
-    out: list[AlertChange] = []
-    for user in sorted(old_all.keys() | new_all.keys()):
-        old, new = old_all.get(user), new_all.get(user)
-        a0, w0 = _restrict(old, common)
-        a1, w1 = _restrict(new, common)
-        if a0 == a1 and w0 == w1:
-            if (
-                a1
-                and old is not None
-                and new is not None
-                and old.restricted_to != new.restricted_to
-            ):
-                out.append(
-                    _restriction_change(trigger, user, old, new, base_map, head_map, objects)
-                )
+    """A user's gains, losses and withheld entries on one trigger."""
+    a0, w0 = _restrict(old, sides.common)
+    a1, w1 = _restrict(new, sides.common)
+    pieces: list[tuple[ChangeKind, frozenset[str]]] = [
+        ("gains", a1 - a0),
+        ("loses", a0 - a1),
+        ("newly_withheld", (w1 - w0) - (a0 - a1)),
+        ("no_longer_withheld", (w0 - w1) - (a1 - a0)),
+    ]
+    out = []
+    for change, cats in pieces:
+        if not cats:
             continue
-        lost = a0 - a1
-        pieces: list[tuple[ChangeKind, frozenset[str]]] = [
-            ("gains", a1 - a0),
-            ("loses", lost),
-            ("newly_withheld", (w1 - w0) - lost),
-            ("no_longer_withheld", (w0 - w1) - (a1 - a0)),
-        ]
-        for change, cats in pieces:
-            if not cats:
-                continue
-            shown = tuple(sorted(cats - {INCIDENT}))
-            if trigger.kind == "category":
-                shown = ()
-            reason, detail = None, ""
-            if change in ("loses", "newly_withheld") and new is not None and cats & w1:
-                reason, detail = _withheld_detail(head_map, new, shown or (trigger.value,))
-            elif change == "loses":
-                detail = "no longer notified"
-            why = causes_of(
-                trigger, user, old, new, shown, base_map.policy, head_map.policy, objects
+        shown = () if trigger.kind == "category" else tuple(sorted(cats - {INCIDENT}))
+        reason, detail = None, ""
+        if change in ("loses", "newly_withheld") and new is not None and cats & w1:
+            reason, detail = _withheld_detail(sides.head.amap, new, shown or (trigger.value,))
+        elif change == "loses":
+            detail = "no longer notified"
+        side, standing = (
+            (sides.head, new)
+            if change in ("gains", "newly_withheld")
+            else (
+                sides.base,
+                old,
             )
-            every = bool(shown) and set(shown) == common - {INCIDENT}
-            out.append(AlertChange(trigger, user, change, shown, reason, detail, why, every))
+        )
+        why = causes_of(
+            trigger, user, old, new, shown, sides.base.policy, sides.head.policy, sides.objects
+        )
+        every = bool(shown) and set(shown) == sides.common - {INCIDENT}
+        via = _routes(side, standing, trigger, cats)
+        out.append(
+            AlertChange(trigger, user, change, shown, reason, detail, _texts(why), every, via)
+        )
     return out
 
 
 def _restriction_change(
-    trigger: Trigger,
-    user: str,
-    old: Standing,
-    new: Standing,
-    base_map: AlertMap,
-    head_map: AlertMap,
-    objects: ObjectChanges,
+    trigger: Trigger, user: str, old: Standing, new: Standing, sides: Sides
 ) -> AlertChange:
     """A user still alerted on ``trigger``, but for the students of other groups."""
 
@@ -248,8 +172,75 @@ def _restriction_change(
         return f"students in {', '.join(groups)}" if groups else "any student"
 
     detail = f"now alerted for {only(new.restricted_to)} (before: {only(old.restricted_to)})"
-    why = causes_of(trigger, user, old, new, (), base_map.policy, head_map.policy, objects)
-    return AlertChange(trigger, user, "restriction_changed", (), "class_restriction", detail, why)
+    why = causes_of(
+        trigger, user, old, new, (), sides.base.policy, sides.head.policy, sides.objects
+    )
+    via = _routes(sides.head, new, trigger, new.alerted_in)
+    return AlertChange(
+        trigger, user, "restriction_changed", (), "class_restriction", detail, _texts(why), via=via
+    )
+
+
+def _access_changes(
+    trigger: Trigger, user: str, new: Standing, stays: frozenset[str], sides: Sides
+) -> list[AlertChange]:
+    """How far a user alerted on both sides can open such incidents, where it changes."""
+    if trigger.kind == "category":
+        cats: Iterable[str] = (trigger.value,)
+    elif INCIDENT in stays:  # a chosen alert group: incidents in any category
+        cats = sorted(sides.common - {INCIDENT})
+    else:
+        cats = sorted(stays)
+    moved: dict[tuple[Access, Access], list[str]] = defaultdict(list)
+    for category in cats:
+        before = sides.access(sides.base, user, category)
+        after = sides.access(sides.head, user, category)
+        if before != after:
+            moved[(before, after)].append(category)
+    out = []
+    for (before, after), found in sorted(moved.items()):
+        shown = () if trigger.kind == "category" else tuple(found)
+        every = bool(shown) and set(shown) == sides.common - {INCIDENT}
+        why = access_causes_of(
+            trigger, user, found, sides.base.policy, sides.head.policy, sides.objects
+        )
+        via = _routes(sides.head, new, trigger, found if shown else stays)
+        detail = f"access {before} -> {after}"
+        out.append(
+            AlertChange(
+                trigger,
+                user,
+                "access_changed",
+                shown,
+                None,
+                detail,
+                _texts(why),
+                every,
+                via,
+                (before, after),
+            )
+        )
+    return out
+
+
+def _trigger_changes(
+    trigger: Trigger, sides: Sides, users: frozenset[str] | None = None
+) -> list[AlertChange]:
+    """Every user's change for one trigger (of ``users`` only, when given)."""
+    old_all = sides.base.standings(trigger, users)
+    new_all = sides.head.standings(trigger, users)
+    out: list[AlertChange] = []
+    for user in sorted(old_all.keys() | new_all.keys()):
+        old, new = old_all.get(user), new_all.get(user)
+        a0, w0 = _restrict(old, sides.common)
+        a1, w1 = _restrict(new, sides.common)
+        if (a0, w0) != (a1, w1):
+            out.extend(_alert_changes(trigger, user, old, new, sides))
+        elif a1 and old is not None and new is not None and old.restricted_to != new.restricted_to:
+            out.append(_restriction_change(trigger, user, old, new, sides))
+        if new is not None and a0 & a1:
+            out.extend(_access_changes(trigger, user, new, a0 & a1, sides))
+    return out
 
 
 def diff_policies(
@@ -257,18 +248,20 @@ def diff_policies(
 ) -> PolicyDiff:
     """Compare two policies: setting changes, object changes and every alert change."""
     objects = compare_objects(base, head)
-    base_map = AlertMap(base, with_access=False)
-    head_map = AlertMap(head, with_access=False)
-    if full:
-        triggers = dict.fromkeys(set(base_map.triggers()) | set(head_map.triggers()))
-    else:
-        triggers = affected_triggers(base_map, head_map, objects)
     common = frozenset(base.categories) & frozenset(head.categories) | {INCIDENT}
+    sides = Sides(
+        AtomicMap(AlertMap(base, with_access=False)),
+        AtomicMap(AlertMap(head, with_access=False)),
+        objects,
+        common,
+    )
+    if full:
+        triggers = dict.fromkeys(set(sides.base.triggers()) | set(sides.head.triggers()))
+    else:
+        triggers = affected_triggers(sides.base, sides.head, objects)
     changes: list[AlertChange] = []
     for trigger in sorted(triggers, key=Trigger.sort_key):
-        changes.extend(
-            _trigger_changes(trigger, base_map, head_map, common, objects, triggers[trigger])
-        )
+        changes.extend(_trigger_changes(trigger, sides, triggers[trigger]))
     changes.sort(key=AlertChange.sort_key)
     return PolicyDiff(
         base=(labels[0], base.revision),
@@ -276,4 +269,24 @@ def diff_policies(
         settings=tuple(objects.settings),
         policy_changes=tuple(objects.listing),
         changes=tuple(changes),
+        affected=_affected(changes),
+        names=frozen_map(
+            {c.user: (head.users.get(c.user) or base.users[c.user]).name for c in changes}
+        ),
+    )
+
+
+def _affected(changes: Iterable[AlertChange]) -> Affected:
+    """Per cause (its words), the users it affects, by kind of change, sorted."""
+    found: dict[str, dict[ChangeKind, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for change in changes:
+        for cause in change.causes:
+            found[cause][change.change].add(change.user)
+    return frozen_map(
+        {
+            cause: frozen_map(
+                {kind: tuple(sorted(kinds[kind])) for kind in CHANGE_ORDER if kinds.get(kind)}
+            )
+            for cause, kinds in found.items()
+        }
     )

@@ -45,7 +45,7 @@ def profile_of(amap: AlertMap, user_id: str) -> Profile:
     user = policy.users[user_id]
     allowed = amap.alert_categories(user_id)
     alerts = []
-    for rule in policy.automatic_alerts:
+    for rule in amap.rules_reaching(user_id):
         vias = amap.notified(rule).get(user_id)
         if not vias:
             continue
@@ -63,7 +63,7 @@ def profile_of(amap: AlertMap, user_id: str) -> Profile:
     memberships = sorted(
         (
             via
-            for name in policy.alert_groups
+            for name in amap.alert_groups_of(user_id)
             for via in amap.alert_group_members(name).get(user_id, ())
         ),
         key=Via.sort_key,

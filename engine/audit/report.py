@@ -1,7 +1,8 @@
-"""Render alert-map answers (``who``) and policy diffs for people and programs.
+"""Render alert-map answers (``who``) and user profiles for people and programs.
 
-Text for a terminal (``styled`` adds colour through :func:`click.style` when wanted),
-markdown for a pull-request comment, and JSON-ready mappings in a stable order.
+Text for a terminal (``style`` adds colour through :func:`click.style` when wanted) and
+JSON-ready mappings in a stable order; the web pages (:mod:`.pages`) show the same
+mappings.  Policy diffs are rendered by :mod:`.diffview`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from alertpolicy.engine.audit.alertmap import (
     lacks_text,
     missing_permissions,
 )
-from alertpolicy.engine.audit.diff import AlertChange, PolicyDiff
 from alertpolicy.engine.model import Policy
 
 Style = Callable[..., str]
@@ -220,109 +220,4 @@ def profile_text(profile: Profile, policy: Policy) -> list[str]:
     for via in profile.alert_groups:
         how = "directly" if via.through is None else f"via user group {via.through}"
         lines.append(f"  {via.name} ({how})")
-    return lines
-
-
-# ------------------------------------------------------------------ diff
-
-CHANGE_WORDS = {
-    "gains": "gains alert",
-    "loses": "loses alert",
-    "newly_withheld": "newly withheld",
-    "no_longer_withheld": "no longer withheld",
-    "restriction_changed": "class restriction changes",
-}
-CHANGE_STYLE = {
-    "gains": "green",
-    "loses": "red",
-    "newly_withheld": "yellow",
-    "no_longer_withheld": "cyan",
-    "restriction_changed": "magenta",
-}
-SECTION_TITLES = {
-    "category": "Categories",
-    "student_group": "Student groups",
-    "student": "Students",
-    "combination": "Combinations (match: all)",
-    "alert_group": "Alert groups (chosen by hand)",
-}
-
-
-def change_text(change: AlertChange) -> str:
-    """``gains alert for incidents in Bullying`` / ``loses alert (inactive)``."""
-    words = CHANGE_WORDS[change.change]
-    if change.every_category:
-        words += " for incidents in every category"
-    elif change.categories:
-        words += f" for incidents in {', '.join(change.categories)}"
-    if change.detail:
-        words += f" ({change.detail})"
-    return words
-
-
-def diff_text(diff: PolicyDiff, style: Style = plain) -> list[str]:
-    """A policy diff as lines of text for a terminal."""
-    lines = [f"{diff.base[0]} ({diff.base[1]}) -> {diff.head[0]} ({diff.head[1]})"]
-    for setting in diff.settings:
-        lines.append(
-            style(f"setting {setting.setting}: {setting.before} -> {setting.after}", bold=True)
-            + f" ({setting.effect})"
-        )
-    current = None
-    for change in diff.changes:
-        if change.trigger != current:
-            current = change.trigger
-            lines.append(style(current.label(), bold=True))
-        mark = {"gains": "+", "loses": "-"}.get(change.change, "~")
-        head = style(
-            f"  {mark} {change.user}: {change_text(change)}", fg=CHANGE_STYLE[change.change]
-        )
-        lines.append(head)
-        lines.extend(f"      because {cause}" for cause in change.causes)
-    lines.append(style(diff.summary(), bold=True))
-    return lines
-
-
-def _cell(text: str) -> str:
-    """Text safe inside a markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def diff_markdown(diff: PolicyDiff, policy: Policy | None = None) -> list[str]:
-    """A policy diff as markdown for a pull-request comment."""
-    lines = [f"**{diff.summary()}**", ""]
-    lines.append(
-        f"Base `{_cell(diff.base[0])}` ({_cell(diff.base[1])}) → head "
-        f"`{_cell(diff.head[0])}` ({_cell(diff.head[1])})"
-    )
-    if diff.settings:
-        lines += [
-            "",
-            "#### Settings",
-            "",
-            "| Setting | Before | After | Effect |",
-            "|---|---|---|---|",
-        ]
-        lines += [
-            f"| `{s.setting}` | `{s.before}` | `{s.after}` | {_cell(s.effect)} |"
-            for s in diff.settings
-        ]
-    for kind, title in SECTION_TITLES.items():
-        rows = [c for c in diff.changes if c.trigger.kind == kind]
-        if not rows:
-            continue
-        lines += [
-            "",
-            f"#### {title}",
-            "",
-            "| Trigger | User | Change | Cause |",
-            "|---|---|---|---|",
-        ]
-        for c in rows:
-            name = policy.users[c.user].name if policy and c.user in policy.users else ""
-            who = f"{c.user} ({name})" if name else c.user
-            lines.append(
-                f"| {_cell(c.trigger.value)} | {_cell(who)} | {_cell(change_text(c))} "
-                f"| {_cell('; '.join(c.causes))} |"
-            )
     return lines

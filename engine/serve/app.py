@@ -41,6 +41,7 @@ from alertpolicy.engine.serve.settings import ServeSettings
 from alertpolicy.engine.serve.state import AcceptedStore
 from alertpolicy.engine.serve.status import log_outcome, policy_status
 from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
+from alertpolicy.engine.serve.ui import UI_ROUTES
 from alertpolicy.engine.serve.watcher import PolicyWatcher
 
 log = logging.getLogger("alertpolicy.serve")
@@ -202,7 +203,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 def create_app(service: Service, worker: bool = False) -> Starlette:
     """The ASGI app serving ``service`` (``worker``: one of several worker processes)."""
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *UI_ROUTES],
         middleware=[Middleware(AccessMiddleware, service=service)],
         lifespan=lifespan,
     )

@@ -1,7 +1,13 @@
-"""The optional bearer token: reading it, warning about its file, checking requests."""
+"""The optional bearer token: reading it, warning about its file, checking requests.
+
+The web view (``/ui/``) also takes the token as the password of HTTP Basic
+authentication, so that a browser can ask for it (any user name).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import os
@@ -15,6 +21,9 @@ log = logging.getLogger("alertpolicy.serve")
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 """Routes that never need the bearer token (probes)."""
 CHALLENGE = 'Bearer realm="alertpolicy"'
+BROWSER_PATHS = "/ui"
+"""Routes under this prefix also take the token as a Basic password (a browser's login)."""
+BROWSER_CHALLENGE = 'Basic realm="alertpolicy", charset="UTF-8"'
 
 
 def read_token(path: Path) -> str:
@@ -52,3 +61,21 @@ def bearer_ok(token: str, authorization: bytes) -> bool:
 def challenge(authorization: bytes) -> str:
     """The ``WWW-Authenticate`` answer to a request without (or with a wrong) token."""
     return CHALLENGE + (', error="invalid_token"' if authorization else "")
+
+
+def basic_ok(token: str, authorization: bytes) -> bool:
+    """Whether an ``Authorization`` header is HTTP Basic with ``token`` as its password."""
+    scheme, _, credential = authorization.partition(b" ")
+    if scheme.lower() != b"basic":
+        return False
+    try:
+        decoded = base64.b64decode(credential.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    _, colon, password = decoded.partition(b":")
+    return bool(colon) and hmac.compare_digest(password, token.encode("utf-8"))
+
+
+def for_browser(path: str) -> bool:
+    """Whether ``path`` is a page of the web view (``/ui`` and below)."""
+    return path == BROWSER_PATHS or path.startswith(BROWSER_PATHS + "/")

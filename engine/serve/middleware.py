@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from alertpolicy.engine.serve.auth import OPEN_PATHS, bearer_ok, challenge
+from alertpolicy.engine.serve.auth import (
+    BROWSER_CHALLENGE,
+    OPEN_PATHS,
+    basic_ok,
+    bearer_ok,
+    challenge,
+    for_browser,
+)
 from alertpolicy.engine.serve.httpio import problem_response
 from alertpolicy.engine.serve.routes import ROUTE_PATHS
 
@@ -62,10 +69,13 @@ class AccessMiddleware:
         token = self.service.token
         if token is None or scope["path"] in OPEN_PATHS:
             return True
-        return bearer_ok(token, dict(scope["headers"]).get(b"authorization", b""))
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        return bearer_ok(token, given) or (for_browser(scope["path"]) and basic_ok(token, given))
 
     async def _deny(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = dict(scope["headers"]).get(b"authorization", b"")
         message = "a valid bearer token is required (Authorization: Bearer <token>)"
         headers = {"WWW-Authenticate": challenge(given)}
+        if for_browser(scope["path"]):  # a browser asks for the token as a password
+            headers["WWW-Authenticate"] = BROWSER_CHALLENGE
         await problem_response(401, "unauthorized", message, headers)(scope, receive, send)

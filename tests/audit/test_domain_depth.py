@@ -15,7 +15,8 @@ import jsonschema
 
 from alertpolicy.engine.audit.alertmap import AlertMap, Trigger
 from alertpolicy.engine.audit.diff import AlertChange, PolicyDiff, diff_policies
-from alertpolicy.engine.audit.report import diff_text, who_json, who_text
+from alertpolicy.engine.audit.diffview import diff_text
+from alertpolicy.engine.audit.report import who_json, who_text
 from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.model import Policy
 from tests.helpers import POLICIES, SCHEMAS, edit

@@ -6,13 +6,15 @@ flipped) and 1% of the users (half moved to another user group, half deactivated
 commits again.  Prints the end-to-end time of ``alertpolicy diff HEAD~1 HEAD`` (a fresh
 process, reading both revisions from git) and, in-process, where the time goes.
 
-    python -m tests.bench.bench_diff [--runs N] [--seed N] [--format text|markdown|json]
+    python -m tests.bench.bench_diff [--runs N] [--seed N] [--format text|markdown|json|html]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -23,9 +25,12 @@ from pathlib import Path
 import yaml
 
 from alertpolicy.engine.audit.alertmap import INCIDENT, AlertMap
+from alertpolicy.engine.audit.atoms import AtomicMap
+from alertpolicy.engine.audit.causes import affected_triggers
 from alertpolicy.engine.audit.changes import compare_objects
-from alertpolicy.engine.audit.diff import _trigger_changes, affected_triggers, diff_policies
-from alertpolicy.engine.audit.report import diff_markdown
+from alertpolicy.engine.audit.diff import Sides, _trigger_changes, diff_policies
+from alertpolicy.engine.audit.diffview import diff_markdown
+from alertpolicy.engine.audit.pages.render import diff_page
 from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.load.git import read_git
 from alertpolicy.engine.serve.tuning import collector_paused
@@ -136,22 +141,31 @@ def phases(repo: Path) -> dict[str, float]:
     objects = compare_objects(base, head)
     times["compare objects"] = time.perf_counter() - start
     start = time.perf_counter()
-    base_map = AlertMap(base, with_access=False)
-    head_map = AlertMap(head, with_access=False)
-    affected = affected_triggers(base_map, head_map, objects)
+    common = frozenset(base.categories) & frozenset(head.categories) | {INCIDENT}
+    sides = Sides(
+        AtomicMap(AlertMap(base, with_access=False)),
+        AtomicMap(AlertMap(head, with_access=False)),
+        objects,
+        common,
+    )
+    affected = affected_triggers(sides.base, sides.head, objects)
     pairs = sum(len(users) if users is not None else 0 for users in affected.values())
     times[f"affected triggers ({len(affected)}) and users ({pairs} pairs)"] = (
         time.perf_counter() - start
     )
     start = time.perf_counter()
-    common = frozenset(base.categories) & frozenset(head.categories) | {INCIDENT}
     for trigger, users in affected.items():
-        _trigger_changes(trigger, base_map, head_map, common, objects, users)
+        _trigger_changes(trigger, sides, users)
     times["standings on both sides, changes, causes"] = time.perf_counter() - start
     start = time.perf_counter()
     diff = diff_policies(base, head, labels=("HEAD~1:policy", "HEAD:policy"))
-    diff_markdown(diff, head)
-    times["whole diff again + markdown (in-process)"] = time.perf_counter() - start
+    times["whole diff again (in-process)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    diff_markdown(diff)
+    times["markdown"] = time.perf_counter() - start
+    start = time.perf_counter()
+    diff_page(diff)
+    times["html page"] = time.perf_counter() - start
     return times
 
 
@@ -160,7 +174,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--format", default="markdown", choices=("text", "markdown", "json"))
+    parser.add_argument(
+        "--format", default="markdown", choices=("text", "markdown", "json", "html")
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-diff-") as tmp:
         repo = Path(tmp)
@@ -169,7 +185,11 @@ def main(argv: list[str] | None = None) -> None:
         runs = [end_to_end(repo, args.format) for _ in range(args.runs)]
         times = [t for t, _ in runs]
         summary = runs[0][1].splitlines()[0] if runs[0][1] else ""
+        if args.format == "html":
+            found = re.search(r"<p><strong>(.*?)</strong></p>", runs[0][1])
+            summary = found.group(1) if found else ""
         print(f"diff summary: {summary}")
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(
             f"end to end `alertpolicy diff HEAD~1 HEAD --format {args.format}`: "
             f"median {statistics.median(times):.2f} s, best {min(times):.2f} s "

@@ -22,12 +22,22 @@ from click.testing import CliRunner
 
 from alertpolicy.cli import main
 from alertpolicy.engine.audit.alertmap import AlertMap, Trigger
+from alertpolicy.engine.audit.atoms import AtomicMap
 from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.load.git import read_git
 from alertpolicy.engine.model import Policy
-from tests.helpers import ALERTPOLICY, TESTDATA, edit, engine_for, git, trigger_incident
+from tests.helpers import (
+    ALERTPOLICY,
+    EXAMPLE_POLICY,
+    TESTDATA,
+    atom_incident,
+    edit,
+    engine_for,
+    git,
+)
 
 FIXTURE = TESTDATA / "policies" / "audit-map"
+DIFF_SCHEMA = json.loads((files("alertpolicy.schemas") / "diff.schema.json").read_text())
 
 
 @dataclass(frozen=True)
@@ -62,16 +72,11 @@ CASES = [
         ),
         {
             (
-                "category Bullying + student group Year 7",
+                "student group Year 7",
                 "mokafor",
                 "gains",
-                "rule year7-bullying-to-tutor edited: notify users +mokafor -tteach",
-            ),
-            (
-                "category Bullying + student group Year 7",
-                "tteach",
-                "no_longer_withheld",
-                "rule year7-bullying-to-tutor edited",
+                "rule year7-bullying-to-tutor edited: now notifies user mokafor; "
+                "no longer notifies user tteach",
             ),
         },
     ),
@@ -84,7 +89,7 @@ CASES = [
         ),
         {
             ("student S2001", "jsmith", "loses", "rule looked-after-students edited"),
-            ("student S2001", "kbaker", "loses", "when students -S2001"),
+            ("student S2001", "kbaker", "loses", "student S2001 removed"),
         },
     ),
     Case(
@@ -224,10 +229,12 @@ def side(repo: Path, rev: str) -> Policy:
 
 def engine_alerts(policy: Policy, trigger: Trigger, category: str, user: str) -> bool:
     """Whether the engine alerts ``user`` through ``trigger`` for an incident in ``category``."""
-    amap = AlertMap(policy)
-    rules = {r.id for r in amap.rules_for(trigger)}
+    atoms = AtomicMap(AlertMap(policy))
+    rules = {r.id for r in atoms.rules_for(trigger)}
+    if trigger.kind == "combination" and not rules:
+        return False
     with engine_for(policy) as decide:
-        decision = decide(trigger_incident(amap, trigger, category))
+        decision = decide(atom_incident(atoms, trigger, category))
     return any(
         (reason.rule in rules) or (reason.alert_group == trigger.value)
         for recipient in decision.recipients
@@ -299,7 +306,10 @@ def test_settings_change_is_listed_separately(history: Path, monkeypatch) -> Non
     code, markdown = run(history, monkeypatch, "diff", "HEAD~1", "HEAD", "--format", "markdown")
     assert code == 0
     assert markdown.splitlines()[0] == ("**no change in who is alerted; enforcement switched off**")
-    assert "| `enforce_at_least_one_alert` | `True` | `False` |" in markdown
+    assert (
+        "| setting enforce_at_least_one_alert True -> False (enforcement switched off: an "
+        "incident with no alert is now accepted (with a warning)) | — |"
+    ) in markdown
 
 
 def test_exit_code(history: Path, monkeypatch) -> None:
@@ -402,3 +412,127 @@ def test_colour_only_on_a_terminal(history: Path) -> None:
     )
     assert done.returncode == 0 and "\x1b[" not in done.stdout
     assert "category Bullying" in done.stdout
+
+
+# ------------------------------------------------------------------ the example school
+
+PEER_RELATIONSHIPS_REMOVED = edit(
+    "automatic-alerts/heads-of-year.yaml",
+    "categories: [Bullying, Behaviour, Peer relationships]\n      student_groups: [Year 7]",
+    "categories: [Bullying, Behaviour]\n      student_groups: [Year 7]",
+)
+TEACHERS_MAY_OPEN_INCIDENTS = edit(
+    "user-groups.yaml",
+    "  Teaching Staff:\n    system_permissions: [view_students_list]",
+    "  Teaching Staff:\n    system_permissions: [view_student_details, view_students_list]",
+)
+
+
+@pytest.fixture(scope="module")
+def northfield(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example school in git: as shipped, then Peer relationships removed from the
+    Head of Year 7's rule, then teachers given ``view_student_details``."""
+    root = tmp_path_factory.mktemp("northfield") / "school-policy"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    shutil.copytree(EXAMPLE_POLICY, root / "policy", ignore=shutil.ignore_patterns("tests"))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "Northfield as shipped")
+    for tag, change in (
+        ("peer-relationships-removed", PEER_RELATIONSHIPS_REMOVED),
+        ("teachers-may-open", TEACHERS_MAY_OPEN_INCIDENTS),
+    ):
+        change(root / "policy")
+        git(root, "commit", "-q", "-am", tag)
+        git(root, "tag", tag)
+    return root
+
+
+def test_a_category_removed_from_a_match_all_rule_is_one_loss(
+    northfield: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: the edit was shown as a loss of the whole rule and a gain of its remainder."""
+    rev = ("peer-relationships-removed~1", "peer-relationships-removed")
+    code, out = run(northfield, monkeypatch, "diff", *rev, "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    jsonschema.validate(report, DIFF_SCHEMA)
+    rule = "year-7-pastoral-to-head-of-year-7"
+    edited = f"rule {rule} edited: category Peer relationships removed"
+    assert report["changes"] == [
+        {
+            "trigger": {"kind": "student_group", "value": "Year 7"},
+            "user": "jobrien",
+            "name": "Joanne O'Brien",
+            "change": "loses",
+            "categories": ["Peer relationships"],
+            "every_category": False,
+            "reason": None,
+            "detail": "no longer notified",
+            "via": [{"rule": rule}],
+            "access": None,
+            "causes": [edited],
+        }
+    ]
+    assert report["summary"]["text"] == "1 user loses alerts"
+    assert (report["summary"]["users_gaining"], report["summary"]["users_losing"]) == (0, 1)
+    [change] = report["policy_changes"]
+    assert (change["kind"], change["detail"], change["affects"]) == (
+        "rule_edited",
+        edited,
+        {"loses": ["jobrien"]},
+    )
+    assert change["edits"] == [
+        {"field": "categories", "added": [], "removed": ["Peer relationships"]}
+    ]
+    sentence = (
+        "jobrien (Joanne O'Brien): loses alert for incidents in Peer relationships "
+        f"via rule {rule} (no longer notified)"
+    )
+    code, text = run(northfield, monkeypatch, "diff", *rev)
+    assert sentence in text and "gains" not in text
+    code, markdown = run(northfield, monkeypatch, "diff", *rev, "--format", "markdown")
+    assert "| student group Year 7 | jobrien (Joanne O'Brien) | loses alert for incidents in " in (
+        markdown
+    )
+    assert f"| {edited} | jobrien loses alerts |" in markdown
+
+
+def test_access_changes_are_reported_as_replay_shows_them(
+    northfield: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rev = ("teachers-may-open~1", "teachers-may-open")
+    code, out = run(northfield, monkeypatch, "diff", *rev, "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    jsonschema.validate(report, DIFF_SCHEMA)
+    cause = "user group Teaching Staff: system permission view_student_details granted"
+    lcarter = [c for c in report["changes"] if c["user"] == "lcarter"]
+    assert lcarter and {c["change"] for c in lcarter} == {"access_changed"}
+    by_trigger = {(c["trigger"]["value"], tuple(c["categories"])): c for c in lcarter}
+    form = by_trigger[("7A", ("Behaviour", "Bullying", "Cyberbullying"))]
+    assert form["access"] == {"before": "none", "after": "needs_key"}
+    assert form["via"] == [{"rule": "form-7a-classroom-concerns-to-tutor"}]
+    assert form["causes"] == [cause]
+    assert report["summary"]["users_gaining"] == report["summary"]["users_losing"] == 0
+    assert report["summary"]["users_access_changed"] >= 1
+    [change] = [p for p in report["policy_changes"] if p["detail"] == cause]
+    assert "lcarter" in change["affects"]["access_changed"]
+    # replay: the same change, on a recorded incident about a 7A student's bullying.
+    incident = {
+        "id": "INC-7A-1",
+        "reported_by": "lcarter",
+        "categories": ["Bullying"],
+        "students": [{"id": "S7001", "groups": ["7A", "Year 7"]}],
+    }
+    recorded = tmp_path / "incidents.jsonl"
+    recorded.write_text(json.dumps(incident) + "\n")
+    code, out = run(
+        northfield, monkeypatch, "replay", str(recorded), "--base", rev[0], "--head", rev[1]
+    )
+    assert "lcarter: access none -> needs_key" in out
+    code, text = run(northfield, monkeypatch, "diff", *rev)
+    assert (
+        "lcarter (Laura Carter): access changes from none to needs_key for incidents in "
+        "Behaviour, Bullying, Cyberbullying via rule form-7a-classroom-concerns-to-tutor"
+    ) in text
