@@ -605,7 +605,31 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
     show_default=True,
     help="Seconds a client may take to send its request line and headers (then: 408).",
 )
+@click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(path_type=Path),
+    help="Serve every school of this folder (one subfolder each, plus an optional shared "
+    "trust/ layer) under /v1/schools/{school}/..., instead of one --policy.",
+)
+@click.option(
+    "--policy-git",
+    metavar="REPO",
+    help="Serve the policy from this git repository (a path or any URL git can fetch), "
+    "fetched every --git-poll seconds; --policy or --policies is the folder inside it.",
+)
+@click.option("--ref", "git_ref", default="main", show_default=True, help="Branch or tag to serve.")
+@click.option(
+    "--git-poll",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between two fetches of --policy-git (POST /-/reload fetches at once).",
+)
+@click.pass_context
 def serve(
+    ctx: click.Context,
     policy_dir: Path,
     host: str,
     port: int,
@@ -620,6 +644,10 @@ def serve(
     state_dir: str | None,
     max_header_bytes: int,
     header_timeout: float,
+    policies_dir: Path | None,
+    policy_git: str | None,
+    git_ref: str,
+    git_poll: float,
 ) -> None:
     """Serve decisions over HTTP, hot-reloading the policy when its files change.
 
@@ -630,7 +658,8 @@ def serve(
     more than --max-route-loss of the alert routes removed) is held until accepted with
     POST /-/reload {"accept": "<revision>"}. SIGHUP rebuilds (with --workers N, every
     worker). An invalid policy, a port in use or an unusable file at start: a message and
-    exit code 2, before anything listens.
+    exit code 2, before anything listens. --policies serves many schools, each loaded,
+    checked and reloaded on its own; --policy-git follows a branch of a git repository.
     """
     from alertpolicy.engine.errors import PolicyError, StartError
     from alertpolicy.engine.serve.entry import run
@@ -650,13 +679,21 @@ def serve(
         debounce_ms=debounce_ms,
         log_level=log_level,
         workers=workers,
+        policies_dir=policies_dir,
+        policy_git=policy_git,
+        git_ref=git_ref,
+        git_poll=git_poll,
     )
+    given = ctx.get_parameter_source("policy_dir") is not click.core.ParameterSource.DEFAULT
+    if policies_dir is not None and given:
+        raise click.UsageError("give --policy (one policy) or --policies (schools), not both")
+    if policies_dir is not None and policy_git is None and not policies_dir.is_dir():
+        raise click.BadParameter(f"{policies_dir} is not a folder", param_hint="'--policies'")
     try:
         run(settings, host, port)
     except PolicyError as error:
-        click.echo(
-            f"alertpolicy serve: the policy in {policy_dir} is invalid; not serving", err=True
-        )
+        where = policy_git or policies_dir or policy_dir
+        click.echo(f"alertpolicy serve: the policy in {where} is invalid; not serving", err=True)
         fail_input(error)
     except StartError as error:
         click.echo(f"alertpolicy serve: error: {error}", err=True)
