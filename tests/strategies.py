@@ -3,6 +3,9 @@
 The name pools are small on purpose, so that random rules, groups and incidents overlap
 often (a rule that never matches tests nothing).  Values that travel through durable-rules
 (categories, student ids, student groups) include non-ASCII text, quotes and backslashes.
+Policies use SPEC section 7 as often as not: sub-categories, class restrictions on users
+and user groups, ``automatic_alert_permission: none``, declared student groups; incidents
+carry student groups that differ from known ones only by case, spaces or look-alikes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from alertpolicy.engine.model import (
     Policy,
     Settings,
     Student,
+    StudentGroup,
     Targets,
     Triggers,
     User,
@@ -44,6 +48,16 @@ USERS = {
 ALERT_GROUPS = ("DSLs", "Pastoral team", "Year 7 team")
 STUDENTS = ("S1001", "S1002", "S1003", "S-Zoë", 'S"4\\')
 STUDENT_GROUPS = ("7A", "8B", "Year 7", "Year 8", 'Form "9\\C"')
+SUB_CATEGORIES = {
+    "Cyber-bullying": "Bullying",
+    "Racist bullying": "Bullying",
+    "Sexting": "Online safety",
+    "Cutting": "Self-harm",
+}
+"""Sub-categories a random policy may have, with their parents."""
+NEAR_MISSES = ("year 7", "Year\u00a08", "7\u0410", " 8B", "Year 9")
+"""Incident student groups that differ from known ones only by case, spaces or
+look-alikes (a no-break space, a Cyrillic A), or are unknown."""
 
 ENGINE_SETTINGS = settings(
     max_examples=150,
@@ -66,7 +80,8 @@ def subset(pool: tuple[str, ...], min_size: int = 0) -> st.SearchStrategy:
 
 @st.composite
 def user_groups(draw: st.DrawFn, categories: tuple[str, ...]) -> dict[str, UserGroup]:
-    """One to four user groups with random system and category permissions (incl. ``*``)."""
+    """One to four user groups with random system and category permissions (incl. ``*``),
+    some restricted to student groups."""
     names = draw(subset(USER_GROUPS, min_size=1))
     groups = {}
     for name in names:
@@ -76,14 +91,22 @@ def user_groups(draw: st.DrawFn, categories: tuple[str, ...]) -> dict[str, UserG
             name,
             system_permissions=frozenset(draw(subset(SYSTEM_PERMISSIONS))),
             category_permissions=frozen_map(permissions),
+            restricted_to=draw(restrictions()),
         )
     return groups
+
+
+def restrictions() -> st.SearchStrategy[tuple[str, ...] | None]:
+    """No class restriction (most often), or one to a few student groups."""
+    return st.one_of(st.none(), st.none(), subset(STUDENT_GROUPS, min_size=1))
 
 
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
     """A small, valid policy: every name it refers to exists."""
-    categories = draw(subset(CATEGORIES, min_size=1))
+    tops = draw(subset(CATEGORIES, min_size=1))
+    subs = draw(subset(tuple(c for c, parent in SUB_CATEGORIES.items() if parent in tops)))
+    categories = tuple(sorted((*tops, *subs)))
     groups = draw(user_groups(categories))
     user_ids = draw(subset(tuple(USERS), min_size=1))
     users = {
@@ -94,6 +117,7 @@ def policies(draw: st.DrawFn) -> Policy:
             user_group=draw(st.sampled_from(sorted(groups))),
             key_holder=draw(st.booleans()),
             active=draw(st.sampled_from((True, True, True, False))),
+            restricted_to=draw(restrictions()),
         )
         for uid in user_ids
     }
@@ -125,11 +149,22 @@ def policies(draw: st.DrawFn) -> Policy:
     policy_settings = Settings(
         enforce_at_least_one_alert=draw(st.booleans()),
         automatic_alerts_count_for_enforcement=draw(st.booleans()),
-        automatic_alert_permission=draw(st.sampled_from(("every_category", "any_category"))),
+        automatic_alert_permission=draw(
+            st.sampled_from(("every_category", "any_category", "none"))
+        ),
     )
+    named = {g for r in rules for g in r.when.student_groups}
+    named.update(g for h in (*users.values(), *groups.values()) for g in h.restricted_to or ())
+    declared = draw(st.one_of(st.none(), subset(STUDENT_GROUPS)))
     return Policy(
         settings=policy_settings,
         categories=categories,
+        category_parents=frozen_map({sub: SUB_CATEGORIES[sub] for sub in subs}),
+        student_groups=(
+            None
+            if declared is None
+            else frozen_map({g: StudentGroup(g) for g in {*declared, *named}})
+        ),
         user_groups=frozen_map(groups),
         users=frozen_map(users),
         alert_groups=frozen_map(alert_groups),
@@ -141,7 +176,9 @@ def policies(draw: st.DrawFn) -> Policy:
 STUDENT_SAMPLES = st.builds(
     Student,
     st.sampled_from(STUDENTS),
-    st.lists(st.sampled_from(STUDENT_GROUPS), max_size=3).map(tuple),
+    st.lists(
+        st.one_of(st.sampled_from(STUDENT_GROUPS), st.sampled_from(NEAR_MISSES)), max_size=3
+    ).map(tuple),
 )
 
 

@@ -85,11 +85,15 @@ def test_the_example_tests_show_each_kind_of_outcome(test_report: dict) -> None:
     rejections = {d["rejection"]["code"] for d in decisions if d["rejection"]}
     assert rejections == {"no_alert_chosen", "no_recipients"}
     withheld = {w["reason"] for d in decisions for w in d["withheld"]}
-    assert withheld == {"inactive", "missing_permission"}
+    assert withheld == {"inactive", "missing_permission", "class_restriction"}
     access = {r["access"] for d in decisions for r in d["recipients"]}
     assert access == {"full", "needs_key", "none"}
     warnings = {w["code"] for d in decisions for w in d["warnings"]}
-    assert "recipient_cannot_open" in warnings
+    assert {
+        "recipient_cannot_open",
+        "recipient_cannot_see_students",
+        "unknown_student_group",
+    } <= warnings
 
 
 def test_every_file_points_editors_at_its_schema() -> None:

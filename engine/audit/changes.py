@@ -8,9 +8,11 @@ by subject so that :mod:`alertpolicy.engine.audit.diff` can name the causes of e
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from alertpolicy.engine.model import AutomaticAlert, Policy, Targets, Triggers
 
@@ -24,7 +26,7 @@ class SettingChange:
     after: object
     effect: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The setting change as in ``schemas/diff.schema.json``."""
         return {
             "setting": self.setting,
@@ -42,7 +44,7 @@ class PolicyChange:
     subject: str
     detail: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The object change as in ``schemas/diff.schema.json``."""
         return {"kind": self.kind, "subject": self.subject, "detail": self.detail}
 
@@ -60,7 +62,11 @@ SETTING_EFFECTS = {
     "alerts need permission on at least one of the incident's categories",
     ("automatic_alert_permission", "every_category"): "permission gate tightened: automatic "
     "alerts need permission on every one of the incident's categories",
+    ("automatic_alert_permission", "none"): "permission gate switched off: automatic alerts "
+    "reach every active user they name, even one who cannot open the incident",
 }
+GATE_OFF = "none"
+"""The ``automatic_alert_permission`` that turns the gate off (SPEC 7.3)."""
 
 
 def _names(values: Iterable[str]) -> str:
@@ -105,10 +111,10 @@ def describe_rule_edit(old: AutomaticAlert, new: AutomaticAlert) -> str:
 def _same_rule(old: AutomaticAlert, new: AutomaticAlert) -> bool:
     """Whether two rules route alike (description and location aside)."""
 
-    def norm_when(t: Triggers) -> tuple:
+    def norm_when(t: Triggers) -> tuple[frozenset[str], ...]:
         return (frozenset(t.categories), frozenset(t.students), frozenset(t.student_groups))
 
-    def norm_notify(t: Targets) -> tuple:
+    def norm_notify(t: Targets) -> tuple[frozenset[str], ...]:
         return (frozenset(t.users), frozenset(t.user_groups), frozenset(t.alert_groups))
 
     return (
@@ -132,16 +138,29 @@ class ObjectChanges:
     alert_groups: dict[str, list[tuple[str, str, str]]]
     """alert group -> (``user``/``user_group``, name, ``added``/``removed``); or whole group."""
     categories: dict[str, str]
+    """category -> added, removed, or moved to or from under a parent (SPEC 7.1)."""
+    restrictions: dict[str, str] = dataclasses.field(default_factory=dict)
+    """user or user group -> how its class restriction changed (SPEC 7.2)."""
+
+    @property
+    def gate_switched(self) -> str | None:
+        """The setting change when the permission gate is switched off or on (SPEC 7.3)."""
+        for setting in self.settings:
+            if setting.setting == "automatic_alert_permission" and GATE_OFF in (
+                setting.before,
+                setting.after,
+            ):
+                return f"setting automatic_alert_permission {setting.before} -> {setting.after}"
+        return None
 
 
 def compare_objects(base: Policy, head: Policy) -> ObjectChanges:
     """Every change between the two policies' objects."""
     out = ObjectChanges([], [], {}, defaultdict(list), defaultdict(list), {}, defaultdict(list), {})
     _compare_settings(base, head, out)
-    for name in sorted(set(base.categories) ^ set(head.categories)):
-        kind = "added" if name in head.categories else "removed"
-        out.categories[name] = f"category {name} {kind}"
-        out.listing.append(PolicyChange(f"category_{kind}", name, f"category {name} {kind}"))
+    _compare_categories(base, head, out)
+    _compare_restrictions(base, head, out)
+    _compare_student_groups(base, head, out)
     _compare_rules(base, head, out)
     _compare_users(base, head, out)
     _compare_user_groups(base, head, out)
@@ -159,6 +178,66 @@ def _compare_settings(base: Policy, head: Policy, out: ObjectChanges) -> None:
         before, after = getattr(base.settings, name), getattr(head.settings, name)
         if before != after:
             out.settings.append(SettingChange(name, before, after, SETTING_EFFECTS[(name, after)]))
+
+
+def _compare_categories(base: Policy, head: Policy, out: ObjectChanges) -> None:
+    for name in sorted(set(base.categories) | set(head.categories)):
+        old, new = base.category_parents.get(name), head.category_parents.get(name)
+        if name in base.categories and name in head.categories:
+            if old == new:
+                continue
+            kind = "category_moved"
+            if old is None:
+                text = f"category {name} made a sub-category of {new}"
+            elif new is None:
+                text = f"category {name} no longer a sub-category of {old}"
+            else:
+                text = f"category {name} moved from under {old} to under {new}"
+        else:
+            verb = "added" if name in head.categories else "removed"
+            parent = new if verb == "added" else old
+            kind = f"category_{verb}"
+            text = f"category {name} {verb}" + (f" (a sub-category of {parent})" if parent else "")
+        out.categories[name] = text
+        out.listing.append(PolicyChange(kind, name, text))
+
+
+def _restriction_text(who: str, old: tuple[str, ...] | None, new: tuple[str, ...] | None) -> str:
+    if old is None:
+        return f"{who} restricted to students in {', '.join(new or ())}"
+    if new is None:
+        return f"{who} no longer restricted to some student groups"
+    added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+    change = " ".join([*(f"+{g}" for g in added), *(f"-{g}" for g in removed)])
+    verb = "widened" if not removed else "narrowed" if not added else "changed"
+    return f"{who}: class restriction {verb} ({change})"
+
+
+def _compare_restrictions(base: Policy, head: Policy, out: ObjectChanges) -> None:
+    sides = (
+        ("user", base.users, head.users),
+        ("user group", base.user_groups, head.user_groups),
+    )
+    for what, before, after in sides:
+        for name in sorted(before.keys() & after.keys()):
+            old, new = before[name].restricted_to, after[name].restricted_to
+            if old == new:
+                continue
+            text = _restriction_text(f"{what} {name}", old, new)
+            key = name if what == "user" else f"user group:{name}"
+            out.restrictions[key] = text
+            kind = "restriction_added" if old is None else "restriction_removed"
+            if old is not None and new is not None:
+                kind = "restriction_widened" if set(new) >= set(old) else "restriction_narrowed"
+            out.listing.append(PolicyChange(kind, name, text))
+
+
+def _compare_student_groups(base: Policy, head: Policy, out: ObjectChanges) -> None:
+    old, new = base.student_groups or {}, head.student_groups or {}
+    for name in sorted(old.keys() ^ new.keys()):
+        verb = "declared" if name in new else "no longer declared"
+        kind = "student_group_declared" if name in new else "student_group_undeclared"
+        out.listing.append(PolicyChange(kind, name, f"student group {name} {verb}"))
 
 
 def _compare_rules(base: Policy, head: Policy, out: ObjectChanges) -> None:

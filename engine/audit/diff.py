@@ -19,10 +19,9 @@ markdown and JSON are in :mod:`alertpolicy.engine.audit.report`.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from alertpolicy.engine.audit.alertmap import (
     INCIDENT,
@@ -32,16 +31,25 @@ from alertpolicy.engine.audit.alertmap import (
     lacks_text,
     missing_permissions,
 )
+from alertpolicy.engine.audit.causes import affected_triggers, causes_of
 from alertpolicy.engine.audit.changes import (
     ObjectChanges,
     PolicyChange,
     SettingChange,
     compare_objects,
 )
-from alertpolicy.engine.model import ALERT_PERMISSIONS, Policy
+from alertpolicy.engine.model import Policy
 
-ChangeKind = Literal["gains", "loses", "newly_withheld", "no_longer_withheld"]
-CHANGE_ORDER: tuple[ChangeKind, ...] = ("gains", "loses", "newly_withheld", "no_longer_withheld")
+ChangeKind = Literal[
+    "gains", "loses", "newly_withheld", "no_longer_withheld", "restriction_changed"
+]
+CHANGE_ORDER: tuple[ChangeKind, ...] = (
+    "gains",
+    "loses",
+    "newly_withheld",
+    "no_longer_withheld",
+    "restriction_changed",
+)
 
 
 @dataclass(frozen=True)
@@ -64,11 +72,11 @@ class AlertChange:
     every_category: bool = False
     """True when ``categories`` are every category both revisions have."""
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[tuple[int, str], str, int]:
         """Order by trigger (kind, value), user, then kind of change."""
         return (self.trigger.sort_key(), self.user, CHANGE_ORDER.index(self.change))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The alert change as in ``schemas/diff.schema.json``."""
         return {
             "trigger": {"kind": self.trigger.kind, "value": self.trigger.value},
@@ -121,7 +129,7 @@ class PolicyDiff:
         parts.extend(s.effect.split(":")[0] for s in self.settings)
         return "; ".join(parts)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The whole diff as in ``schemas/diff.schema.json`` (stable order)."""
         return {
             "base": {"label": self.base[0], "revision": self.base[1]},
@@ -147,121 +155,28 @@ def _users(count: int, verb: str) -> str:
     return f"{count} user {verb}s" if count == 1 else f"{count} users {verb}"
 
 
-# ------------------------------------------------------------------ causes
-
-
-def _causes(
-    trigger: Trigger,
-    user: str,
-    old: Standing | None,
-    new: Standing | None,
-    categories: Iterable[str],
-    base: Policy,
-    head: Policy,
-    objects: ObjectChanges,
-) -> tuple[str, ...]:
-    """The object changes behind one user's change on one trigger, in plain words."""
-    found: list[str] = []
-    reaches = (old.reaches if old else ()) + (new.reaches if new else ())
-    for rule in sorted({r.rule for r in reaches if r.rule is not None}):
-        if rule in objects.rules:
-            found.append(objects.rules[rule])
-    found.extend(objects.users.get(user, ()))
-    groups = {p.users[user].user_group for p in (base, head) if user in p.users}
-    for group in sorted(groups):
-        if group in objects.groups:
-            found.append(objects.groups[group])
-    if trigger.kind == "category" and trigger.value in objects.categories:
-        found.append(objects.categories[trigger.value])
-    cats = set(categories) | ({trigger.value} if trigger.kind == "category" else set())
-    for group in sorted(groups) if trigger.kind != "alert_group" else ():
-        for key, perm, verb in objects.permissions.get(group, ()):
-            if perm in ALERT_PERMISSIONS and (key == "*" or key in cats):
-                where = "every category" if key == "*" else key
-                found.append(f"user group {group}: {perm} on {where} {verb}")
-    alert_groups = {r.via.name for r in reaches if r.via.kind == "alert_group"}
-    for name in sorted(alert_groups):
-        for kind, member, verb in objects.alert_groups.get(name, ()):
-            if kind == "group":
-                found.append(f"alert group {name} {verb}")
-            elif (kind == "user" and member == user) or (kind == "user_group" and member in groups):
-                word = kind.replace("_", " ")
-                found.append(
-                    f"{word} {member} {verb} {'to' if verb == 'added' else 'from'} "
-                    f"alert group {name}"
-                )
-    return tuple(dict.fromkeys(found)) or ("the policy's routing changed",)
-
-
-# ------------------------------------------------------------------ affected triggers
-
-
-def affected_triggers(
-    base: AlertMap, head: AlertMap, objects: ObjectChanges
-) -> dict[Trigger, frozenset[str] | None]:
-    """The triggers whose standings the object changes can alter, each with the users
-    whose standing can change (``None``: any user).
-
-    A category added or removed can change for anyone.  Otherwise a standing can change
-    only for a user a changed rule names (on that rule's triggers), a member of a changed
-    alert group (on the triggers of the rules naming it, and on the group itself), or a
-    changed user (added, removed, moved, (de)activated, or in a user group whose alert
-    permissions changed; on every trigger that reaches them).
-    """
-    whole: set[Trigger] = {Trigger("category", c) for c in objects.categories}
-    users: set[str] = set(objects.users)
-    changed_groups = set(objects.groups) | {
-        g
-        for g, changes in objects.permissions.items()
-        if any(perm in ALERT_PERMISSIONS for _, perm, _ in changes)
-    }
-    per_user: dict[Trigger, set[str]] = defaultdict(set)
-    for side in (base, head):
-        users.update(u.id for u in side.policy.users.values() if u.user_group in changed_groups)
-        rules = {r.id: r for r in side.policy.automatic_alerts}
-        for rid in objects.rules:
-            if rid in rules:
-                notified = set(side.notified(rules[rid]))
-                for trigger in side.triggers_of(rules[rid]):
-                    per_user[trigger] |= notified
-        for ag in objects.alert_groups:
-            members = set(side.alert_group_members(ag))
-            per_user[Trigger("alert_group", ag)] |= members
-            for rule in side.policy.automatic_alerts:
-                if ag in rule.notify.alert_groups:
-                    for trigger in side.triggers_of(rule):
-                        per_user[trigger] |= members
-    for side in (base, head):
-        for user in users:
-            if user not in side.policy.users:
-                continue
-            for trigger in side.triggers_reaching(user):
-                per_user[trigger].add(user)
-            for ag in side.alert_groups_of(user):
-                per_user[Trigger("alert_group", ag)].add(user)
-    found: dict[Trigger, frozenset[str] | None] = dict.fromkeys(whole)
-    for trigger, names in per_user.items():
-        if trigger not in found:
-            found[trigger] = frozenset(names)
-    return found
-
-
 # ------------------------------------------------------------------ the diff
 
 
-def _restrict(standing: Standing | None, common: frozenset[str]) -> tuple[frozenset, frozenset]:
+def _restrict(
+    standing: Standing | None, common: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
     """(alerted_in, withheld_in) on the categories both revisions share."""
     if standing is None:
         return frozenset(), frozenset()
     return standing.alerted_in & common, standing.withheld_in & common
 
 
-def _withheld_detail(policy: Policy, standing: Standing, categories: Iterable[str]) -> tuple:
-    """(reason, detail) for a user withheld in ``categories`` under ``policy``."""
+def _withheld_detail(
+    amap: AlertMap, standing: Standing, categories: Iterable[str]
+) -> tuple[str, str]:
+    """(reason, detail) for a user withheld in ``categories`` under ``amap``'s policy."""
     if standing.inactive:
         return "inactive", f"{standing.user} is inactive"
+    policy = amap.policy
     cats = [c for c in categories if c != INCIDENT]
-    lacks = lacks_text(missing_permissions(policy, standing.user, cats), policy.categories)
+    group = policy.users[standing.user].user_group
+    lacks = lacks_text(missing_permissions(amap.permissions, group, cats), policy.categories)
     return "missing_permission", f"their user group lacks {lacks}"
 
 
@@ -282,6 +197,15 @@ def _trigger_changes(
         a0, w0 = _restrict(old, common)
         a1, w1 = _restrict(new, common)
         if a0 == a1 and w0 == w1:
+            if (
+                a1
+                and old is not None
+                and new is not None
+                and old.restricted_to != new.restricted_to
+            ):
+                out.append(
+                    _restriction_change(trigger, user, old, new, base_map, head_map, objects)
+                )
             continue
         lost = a0 - a1
         pieces: list[tuple[ChangeKind, frozenset[str]]] = [
@@ -298,15 +222,34 @@ def _trigger_changes(
                 shown = ()
             reason, detail = None, ""
             if change in ("loses", "newly_withheld") and new is not None and cats & w1:
-                reason, detail = _withheld_detail(head_map.policy, new, shown or (trigger.value,))
+                reason, detail = _withheld_detail(head_map, new, shown or (trigger.value,))
             elif change == "loses":
                 detail = "no longer notified"
-            causes = _causes(
+            why = causes_of(
                 trigger, user, old, new, shown, base_map.policy, head_map.policy, objects
             )
             every = bool(shown) and set(shown) == common - {INCIDENT}
-            out.append(AlertChange(trigger, user, change, shown, reason, detail, causes, every))
+            out.append(AlertChange(trigger, user, change, shown, reason, detail, why, every))
     return out
+
+
+def _restriction_change(
+    trigger: Trigger,
+    user: str,
+    old: Standing,
+    new: Standing,
+    base_map: AlertMap,
+    head_map: AlertMap,
+    objects: ObjectChanges,
+) -> AlertChange:
+    """A user still alerted on ``trigger``, but for the students of other groups."""
+
+    def only(groups: tuple[str, ...] | None) -> str:
+        return f"students in {', '.join(groups)}" if groups else "any student"
+
+    detail = f"now alerted for {only(new.restricted_to)} (before: {only(old.restricted_to)})"
+    why = causes_of(trigger, user, old, new, (), base_map.policy, head_map.policy, objects)
+    return AlertChange(trigger, user, "restriction_changed", (), "class_restriction", detail, why)
 
 
 def diff_policies(

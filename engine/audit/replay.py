@@ -10,16 +10,17 @@ category removed, a user deleted) is a change too, reported with that side's err
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from alertpolicy.engine.audit.incidents import IncidentFileError, read_path
+from alertpolicy.engine.audit.incidents import read_path
 from alertpolicy.engine.check.incident import parse_incident
 from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
-from alertpolicy.engine.errors import IncidentError, Location, Problem
-from alertpolicy.engine.model import Decision, Policy
+from alertpolicy.engine.errors import IncidentError, IncidentFileError, Location, Problem
+from alertpolicy.engine.model import Decision, Incident, Policy
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class DecisionChange:
     details: tuple[str, ...] = field(default=())
     invalid: dict[str, list[str]] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The change as a JSON-ready mapping."""
         return {
             "incident": self.incident,
@@ -78,7 +79,7 @@ class ReplayReport:
             f"{m} decision{'s' if m != 1 else ''} change{'s' if m == 1 else ''}"
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The report as a JSON-ready mapping."""
         return {
             "base": {"label": self.base[0], "revision": self.base[1]},
@@ -109,7 +110,7 @@ def read_incidents(path: Path) -> Iterator[tuple[int, object]]:
             ) from error
 
 
-def _outcome(raw: object, policy: Policy, decide) -> Outcome:
+def _outcome(raw: object, policy: Policy, decide: Callable[[Incident], Decision]) -> Outcome:
     """The decision for ``raw`` under one side, or why it is refused."""
     try:
         incident = parse_incident(raw, policy)
@@ -118,7 +119,9 @@ def _outcome(raw: object, policy: Policy, decide) -> Outcome:
     return Outcome(decide(incident))
 
 
-def _describe(base: Decision, head: Decision) -> tuple[tuple, tuple, tuple[str, ...]]:
+def _describe(
+    base: Decision, head: Decision
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(gained users, lost users, every other difference in words)."""
     old = {r.user: r for r in base.recipients}
     new = {r.user: r for r in head.recipients}
@@ -126,7 +129,8 @@ def _describe(base: Decision, head: Decision) -> tuple[tuple, tuple, tuple[str, 
     if base.accepted != head.accepted or base.rejection != head.rejection:
 
         def state(d: Decision) -> str:
-            return "accepted" if d.accepted else f"rejected ({d.rejection.code})"
+            code = d.rejection.code if d.rejection is not None else "?"
+            return "accepted" if d.accepted else f"rejected ({code})"
 
         details.append(f"{state(base)} -> {state(head)}")
     for user in sorted(old.keys() & new.keys()):
@@ -134,6 +138,8 @@ def _describe(base: Decision, head: Decision) -> tuple[tuple, tuple, tuple[str, 
             details.append(f"{user}: access {old[user].access} -> {new[user].access}")
         if old[user].reasons != new[user].reasons:
             details.append(f"{user}: reasons changed")
+        if old[user].sees_students != new[user].sees_students:
+            details.append(f"{user}: the students they can see changed")
     for entry in sorted(set(head.withheld) - set(base.withheld)):
         details.append(f"newly withheld: {entry.message()}")
     for entry in sorted(set(base.withheld) - set(head.withheld)):

@@ -7,6 +7,7 @@ markdown for a pull-request comment, and JSON-ready mappings in a stable order.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from alertpolicy.engine.audit.alertmap import (
     INCIDENT,
@@ -44,15 +45,15 @@ def _withheld_text(amap: AlertMap, standing: Standing, categories: tuple[str, ..
     if standing.inactive:
         return "inactive user"
     cats = [c for c in (categories or sorted(standing.withheld_in)) if c != INCIDENT]
-
-    missing = missing_permissions(amap.policy, standing.user, cats)
+    group = amap.policy.users[standing.user].user_group
+    missing = missing_permissions(amap.permissions, group, cats)
     lacks = lacks_text(missing, amap.policy.categories)
     return f"their user group ({amap.policy.users[standing.user].user_group}) lacks {lacks}"
 
 
 def who_json(
     amap: AlertMap, standings: Mapping[str, Standing], query: Mapping[str, list[str]]
-) -> dict:
+) -> dict[str, Any]:
     """The answer to ``who`` as a JSON-ready mapping."""
     categories = tuple(query.get("categories", ()))
     alerted, withheld = [], []
@@ -70,14 +71,15 @@ def who_json(
         ]
         open_cats = not categories
         if standing.alerted_in:
-            alerted.append(
-                {
-                    **base,
-                    "access": standing.access,
-                    "in_categories": sorted(standing.alerted_in) if open_cats else None,
-                    "reasons": reasons,
-                }
-            )
+            entry = {
+                **base,
+                "access": standing.access,
+                "in_categories": sorted(standing.alerted_in) if open_cats else None,
+                "reasons": reasons,
+            }
+            if standing.restricted_to is not None:
+                entry["only_for_students_in"] = list(standing.restricted_to)
+            alerted.append(entry)
         if standing.withheld_in:
             reason = "inactive" if standing.inactive else "missing_permission"
             withheld.append(
@@ -124,6 +126,11 @@ def who_text(
         extra = f", access {s.access}" if s.access else ""
         if not categories and s.withheld_in:
             extra += f"; alerted for incidents in categories: {', '.join(sorted(s.alerted_in))}"
+        if s.restricted_to is not None:
+            extra += (
+                f"; only for students in {', '.join(s.restricted_to)} (class restriction: "
+                "the automatic alerts reach them only about students they can see)"
+            )
         lines.append(style(f"  {s.user} ({users[s.user].name}){extra}", fg="green"))
         for r in sorted(s.reaches, key=Reach.sort_key):
             gated = (
@@ -148,7 +155,7 @@ def who_text(
     return lines
 
 
-def profile_json(profile: Profile) -> dict:
+def profile_json(profile: Profile) -> dict[str, Any]:
     """A user's own triggers as a JSON-ready mapping."""
     user = profile.user
     return {
@@ -158,6 +165,7 @@ def profile_json(profile: Profile) -> dict:
         "user_group": user.user_group,
         "active": user.active,
         "key_holder": user.key_holder,
+        **({"restricted_to": list(profile.restricted_to)} if profile.restricted_to else {}),
         "automatic_alert_categories": list(profile.alert_categories),
         "automatic_alerts": [
             {
@@ -184,6 +192,11 @@ def profile_text(profile: Profile, policy: Policy) -> list[str]:
     lines = [f"{user.id} ({user.name} <{user.email}>), user group {user.user_group}{state}"]
     allowed = ", ".join(profile.alert_categories) or "none"
     lines.append(f"  Can receive automatic alerts for incidents in: {allowed}")
+    if profile.restricted_to:
+        groups = ", ".join(profile.restricted_to)
+        lines.append(
+            f"  Restricted to students in: {groups} (automatic alerts about others skip them)"
+        )
     lines.append(f"Automatic alerts ({len(profile.alerts)}):")
     for alert in profile.alerts:
         parts = [
@@ -217,12 +230,14 @@ CHANGE_WORDS = {
     "loses": "loses alert",
     "newly_withheld": "newly withheld",
     "no_longer_withheld": "no longer withheld",
+    "restriction_changed": "class restriction changes",
 }
 CHANGE_STYLE = {
     "gains": "green",
     "loses": "red",
     "newly_withheld": "yellow",
     "no_longer_withheld": "cyan",
+    "restriction_changed": "magenta",
 }
 SECTION_TITLES = {
     "category": "Categories",

@@ -90,7 +90,8 @@ def needs_quotes(text: str) -> bool:
     document, problems = parse_file("x", "x", f"x: {text}\n".encode())
     if problems or document is None or document.data.get("x") != text:
         return True
-    return yaml.safe_dump(text, default_flow_style=True).startswith(("'", '"'))
+    dumped: str = yaml.safe_dump(text, default_flow_style=True)
+    return dumped.startswith(("'", '"'))
 
 
 def _scalar(value: Any, indent: int = 0, prefix: int = 0) -> Any:

@@ -8,7 +8,11 @@ Every finding is a warning with a stable code:
 - ``category-unalerted``: no automatic alert reaches anyone about a category;
 - ``enforcement-off``: incidents can be submitted without alerting anyone;
 - ``no-admin-key-holder``: no active Admin Key Holder (placed where one would be made);
-- ``inactive-user-named``: a rule or alert group names an inactive user.
+- ``inactive-user-named``: a rule or alert group names an inactive user;
+- ``permission-gate-off``: ``automatic_alert_permission: none``: automatic alerts reach
+  people who may not be allowed to open the incident;
+- ``rule-id-names-student``: a rule's id contains a student id it lists (rule ids go into
+  decision logs and diffs, which must not carry student ids).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import TypeVar
 
-from alertpolicy.engine.errors import Location, Problem, sorted_problems
-from alertpolicy.engine.model import ALERT_PERMISSIONS, AutomaticAlert, Policy, User, UserGroup
+from alertpolicy.engine.errors import Location, PathItem, Problem, sorted_problems
+from alertpolicy.engine.model import ALERT_PERMISSIONS, Policy, User, UserGroup
+from alertpolicy.engine.rules import Membership, Permissions, conditions
 
 _Defined = TypeVar("_Defined", User, UserGroup)
 _NO_PLACE = Location("", 0, 0)
@@ -26,19 +31,23 @@ _NO_PLACE = Location("", 0, 0)
 
 def lint_policy(policy: Policy) -> tuple[Problem, ...]:
     """Every safeguarding warning about ``policy``, sorted by place."""
+    routing = (Permissions(policy), Membership(policy))
     return sorted_problems(
         [
-            *_rules_never_send(policy),
+            *_rules_never_send(policy, *routing),
             *_alert_group_warnings(policy),
-            *_unalerted_categories(policy),
+            *_unalerted_categories(policy, *routing),
             *_setting_warnings(policy),
             *_admin_key_holder_warnings(policy),
             *_inactive_users_named(policy),
+            *_rule_ids_naming_students(policy),
         ]
     )
 
 
-def _warning(code: str, message: str, location: Location | None, path: tuple) -> Problem:
+def _warning(
+    code: str, message: str, location: Location | None, path: tuple[PathItem, ...]
+) -> Problem:
     return Problem(code, message, location, path=path, severity="warning")
 
 
@@ -51,65 +60,50 @@ def _active_members(policy: Policy) -> dict[str, tuple[str, ...]]:
     return {name: tuple(ids) for name, ids in members.items()}
 
 
-def _lacking(group: UserGroup, category: str) -> tuple[str, ...]:
-    """The alert permissions ``group`` lacks on ``category``."""
-    return tuple(p for p in ALERT_PERMISSIONS if not group.grants(category, p))
-
-
-def _alertable_somewhere(group: UserGroup) -> bool:
-    """Whether ``group`` grants both alert permissions on at least one category."""
-    return any(
-        all(p in perms for p in ALERT_PERMISSIONS) for perms in group.category_permissions.values()
-    )
-
-
-def _recipients(policy: Policy, rule: AutomaticAlert) -> Iterator[tuple[str, str, str]]:
-    """Whom a rule notifies: (``user`` or ``user_group``, name, how it names them)."""
-    for uid in rule.notify.users:
-        yield "user", uid, "named directly"
-    for group in rule.notify.user_groups:
-        yield "user_group", group, "named directly"
-    for name in rule.notify.alert_groups:
-        alert_group = policy.alert_groups[name]
-        for uid in alert_group.users:
-            yield "user", uid, f"member of alert group {name}"
-        for group in alert_group.user_groups:
-            yield "user_group", group, f"member of alert group {name}"
-
-
-def _rules_never_send(policy: Policy) -> Iterator[Problem]:
+def _rules_never_send(
+    policy: Policy, permissions: Permissions, membership: Membership
+) -> Iterator[Problem]:
     active = _active_members(policy)
 
     @cache
     def lacking(group: str, categories: tuple[str, ...]) -> str:
-        user_group = policy.user_groups[group]
         if not categories:
-            if _alertable_somewhere(user_group):
+            if permissions.alert_categories(group):
                 return ""
             return "view_students and view_incidents on any category"
         parts = [
-            f"{' and '.join(missing)} on {category}"
+            f"{' and '.join(p for p in ALERT_PERMISSIONS if p in missing)} on {category}"
             for category in categories
-            if (missing := _lacking(user_group, category))
+            if (missing := permissions.lacking(group, category))
         ]
         return "; ".join(parts)
 
+    if permissions.mode == "none":
+        return
     for index, rule in enumerate(policy.automatic_alerts):
         seen: set[tuple[str, str]] = set()
-        for kind, name, via in _recipients(policy, rule):
+        # The categories the rule lists: a sub-category it fires for through its parent is
+        # judged with the parent, unless a user group deliberately lists it otherwise.
+        categories = rule.when.categories
+        for kind, name, via in membership.named(rule.notify):
             if (kind, name) in seen:
                 continue
             seen.add((kind, name))
+            how = (
+                "named directly"
+                if via.kind != "alert_group"
+                else f"member of alert group {via.name}"
+            )
             if kind == "user":
                 user = policy.users[name]
                 if not user.active:
                     continue
-                group, who = user.user_group, f"{name} ({user.name}, {via})"
+                group, who = user.user_group, f"{name} ({user.name}, {how})"
             else:
                 if not active.get(name):
                     continue
-                group, who = name, f"the users of user group {name} ({via})"
-            missing = lacking(group, rule.when.categories)
+                group, who = name, f"the users of user group {name} ({how})"
+            missing = lacking(group, categories)
             if not missing:
                 continue
             never = "can never alert" if not rule.when.categories else "cannot alert"
@@ -148,21 +142,23 @@ def _alert_group_warnings(policy: Policy) -> Iterator[Problem]:
             )
 
 
-def _unalerted_categories(policy: Policy) -> Iterator[Problem]:
+def _unalerted_categories(
+    policy: Policy, permissions: Permissions, membership: Membership
+) -> Iterator[Problem]:
     active = _active_members(policy)
     reached: set[str] = set()
-    for rule in policy.automatic_alerts:
-        waiting = [c for c in rule.when.categories if c not in reached]
+    for rule, condition in zip(policy.automatic_alerts, conditions(policy), strict=True):
+        waiting = [c for c in condition.accepts.get("category", ()) if c not in reached]
         if not waiting:
             continue
         groups: set[str] = set()
-        for kind, name, _via in _recipients(policy, rule):
+        for kind, name, _via in membership.named(rule.notify):
             if kind == "user" and policy.users[name].active:
                 groups.add(policy.users[name].user_group)
             elif kind == "user_group" and active.get(name):
                 groups.add(name)
         for category in waiting:
-            if any(not _lacking(policy.user_groups[g], category) for g in groups):
+            if any(permissions.gate(g, (category,)) is None for g in groups):
                 reached.add(category)
     for category in policy.categories:
         if category not in reached:
@@ -176,6 +172,16 @@ def _unalerted_categories(policy: Policy) -> Iterator[Problem]:
 
 
 def _setting_warnings(policy: Policy) -> Iterator[Problem]:
+    if policy.settings.automatic_alert_permission == "none":
+        yield _warning(
+            "permission-gate-off",
+            "automatic_alert_permission is none: the permission gate is off, so automatic "
+            "alerts reach every active user they name, including staff whose user group may "
+            "not view the incident's category (each such decision warns "
+            "recipient_cannot_open); use every_category to alert only staff who may open it",
+            policy.settings.location or _policy_start(policy),
+            ("settings", "automatic_alert_permission"),
+        )
     if not policy.settings.enforce_at_least_one_alert:
         yield _warning(
             "enforcement-off",
@@ -203,7 +209,7 @@ def _admin_key_holder_warnings(policy: Policy) -> Iterator[Problem]:
 
 def _where_to_add_admin_key_holder(
     policy: Policy, admin_groups: set[str], admins: list[User]
-) -> tuple[Location | None, tuple, str]:
+) -> tuple[Location | None, tuple[PathItem, ...], str]:
     """The place an admin would edit to make someone an Admin Key Holder, and what to do."""
     if user := _first_written(admins):
         return (
@@ -212,7 +218,7 @@ def _where_to_add_admin_key_holder(
             f"give an active user of {user.user_group} key_holder: true, "
             f"for example {user.id} ({user.name}) here",
         )
-    if group := _first_written(policy.user_groups[name] for name in admin_groups):
+    if group := _first_written(policy.user_groups[name] for name in sorted(admin_groups)):
         return (
             group.location,
             ("user_groups", group.name),
@@ -273,3 +279,17 @@ def _inactive_users_named(policy: Policy) -> Iterator[Problem]:
                     alert_group.location,
                     ("alert_groups", name, "members", "users"),
                 )
+
+
+def _rule_ids_naming_students(policy: Policy) -> Iterator[Problem]:
+    for index, rule in enumerate(policy.automatic_alerts):
+        named = sorted(s for s in set(rule.when.students) if s.casefold() in rule.id.casefold())
+        if named:
+            yield _warning(
+                "rule-id-names-student",
+                f"automatic alert {rule.id} has student id {', '.join(named)} in its id: rule "
+                "ids appear in decision logs, diffs and pull requests, which must not carry "
+                "student ids; rename it after what it is for (e.g. ehcp-student-to-senco)",
+                rule.location,
+                ("automatic_alerts", index, "id"),
+            )

@@ -31,16 +31,23 @@ Check = Callable[[Any], bool]
 
 
 @cache
+def schema_document(name: str) -> dict[str, Any]:
+    """``schemas/<name>.schema.json`` as published (read once)."""
+    text = (files("alertpolicy.schemas") / f"{name}.schema.json").read_text("utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+@cache
 def schema_validator(name: str) -> Draft202012Validator:
     """The compiled validator for ``schemas/<name>.schema.json``."""
-    schema = json.loads((files("alertpolicy.schemas") / f"{name}.schema.json").read_text("utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema_document(name))
 
 
 @cache
 def quick_check(name: str) -> Check:
     """A fast valid-or-not check for ``schemas/<name>.schema.json`` (no messages)."""
-    return jsonschema_rs.Draft202012Validator(schema_validator(name).schema).is_valid
+    return jsonschema_rs.Draft202012Validator(schema_document(name)).is_valid
 
 
 # ------------------------------------------------------------------ schema messages
@@ -86,15 +93,17 @@ def schema_problems(
     field itself, so they can be located by key.
     """
     path: tuple[PathItem, ...] = tuple(error.absolute_path)
-    instance = error.instance
-    keyword = error.validator
-    value = error.validator_value
+    # jsonschema types these as "Any | Unset" (unset only before validation has run).
+    instance: Any = error.instance
+    keyword: Any = error.validator
+    value: Any = error.validator_value
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     field = format_path(path) if path else root
     if "propertyNames" in error.absolute_schema_path and isinstance(instance, str):
         path = (*path, instance)
         field = format_path(path)
     if keyword == "additionalProperties" and isinstance(instance, dict):
-        known = list(error.schema.get("properties", {}))
+        known = list(schema.get("properties", {}))
         what = f"{field}: unknown field"
         if not path and code_prefix == "schema":
             what = "unknown top-level section"
@@ -145,10 +154,10 @@ def schema_problems(
     elif keyword == "minLength":
         message = f"{field}: must not be empty"
     elif keyword == "minProperties":
-        options = ", ".join(error.schema.get("properties", {}))
+        options = ", ".join(schema.get("properties", {}))
         message = f"{field}: must give at least one of: {options}"
     elif keyword == "pattern":
-        what = error.schema.get("title", f"in the form {value}")
+        what = schema.get("title", f"in the form {value}")
         message = f"{field}: {describe(instance)} is not {what}"
     else:
         message = f"{field}: {error.message}"

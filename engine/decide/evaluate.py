@@ -1,64 +1,77 @@
-"""Evaluate an incident against a compiled policy revision: the decision (SPEC section 4).
+"""Evaluate an incident against a compiled policy revision: the decision (SPEC 4 and 7).
 
-durable-rules finds which of the policy's trigger keys the incident's categories, students
-and student groups match (:meth:`CompiledPolicy.matching_triggers`); everything after that
-— which rules fire (``match: any``/``all``), who each rule notifies, the permission gate,
-access, enforcement and warnings — is assembled here from the typed policy and the tables
-compiled per revision, so the work per incident is proportional to what it matches and
-whom it reaches, not to the size of the policy.
+durable-rules and the trigger index find which rules fire (:meth:`CompiledPolicy.fired`);
+the routing rules (:mod:`alertpolicy.engine.rules`) say everything else — who each rule
+and each chosen alert group names, the permission gate, class restrictions, access, the
+warnings and enforcement.  This module only walks them in order: chosen alerts (4.1),
+automatic alerts (4.2, 7.1-7.3), then each recipient's access and warnings (4.3), the
+student groups the revision does not know (7.4), and enforcement (4.4).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from alertpolicy.engine.decide.compiled import CompiledPolicy, trigger_key
+from alertpolicy.engine import rules
+from alertpolicy.engine.decide.compiled import CompiledPolicy
 from alertpolicy.engine.decide.explain import (
-    cannot_open_warning,
     nobody_alerted_warning,
+    recipient_warning,
     rejection_for,
+    unknown_group_warning,
 )
 from alertpolicy.engine.model import (
-    Access,
     Decision,
     DecisionWarning,
     Incident,
-    MissingPermission,
-    Policy,
     Reason,
     ReasonSource,
     Recipient,
-    Rejection,
-    UserGroup,
     Withheld,
     WithheldReason,
 )
 
-Missing = tuple[MissingPermission, ...]
-"""Category permissions a user group lacks, sorted."""
-Matched = tuple[tuple[str, str], ...]
-"""A fired rule's ``matched``: (kind, smallest matching value) pairs, sorted by kind."""
+Missing = rules.Missing
 
 
-_Held = tuple[tuple[str, ...], ReasonSource, WithheldReason, str | None, str | None, Missing | None]
-"""Users withheld for one cause: (users, source, reason, alert group, rule, missing)."""
+class _Held(NamedTuple):
+    """Users withheld for one cause."""
+
+    users: tuple[str, ...]
+    source: ReasonSource
+    reason: WithheldReason
+    alert_group: str | None = None
+    rule: str | None = None
+    missing: Missing = ()
 
 
 @dataclass
 class _Routing:
     """Who an incident reaches so far: reasons per user and withheld entries."""
 
+    compiled: CompiledPolicy
+    incident: Incident
+    categories: tuple[str, ...]
     reasons: defaultdict[str, list[Reason]] = field(default_factory=lambda: defaultdict(list))
     """Every reason each user is reached for (repeats allowed: a recipient drops them)."""
     chosen: set[str] = field(default_factory=set)
     """Users reached because the reporter chose them or one of their alert groups."""
     withheld: list[_Held] = field(default_factory=list)
     """Withheld entries, each for some users (recipients among them are dropped at the end)."""
+    seen: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """What each class-restricted user reached so far sees of the incident's students."""
 
-    def reach(self, user: str, reason: Reason) -> None:
-        """Record that ``user`` receives the alert for ``reason``."""
-        self.reasons[user].append(reason)
+    def sees(self, user_id: str) -> tuple[str, ...] | None:
+        """The incident's students ``user_id`` sees; ``None`` when they are not restricted."""
+        restricted_to = self.compiled.restrictions.get(user_id)
+        if restricted_to is None:
+            return None
+        found = self.seen.get(user_id)
+        if found is None:
+            found = self.seen[user_id] = rules.sees_students(restricted_to, self.incident.students)
+        return found
 
 
 def evaluate_incident(compiled: CompiledPolicy, incident: Incident) -> Decision:
@@ -67,197 +80,115 @@ def evaluate_incident(compiled: CompiledPolicy, incident: Incident) -> Decision:
     Thread-safe. Raises :class:`.EngineError` (never a shorter recipient
     list) if durable-rules fails, and :class:`.PolicyClosedError` after close.
     """
-    categories = tuple(sorted(set(incident.categories)))
-    fired = fired_rules(compiled, incident)
-    routing = _Routing()
-    _route_chosen(compiled, incident, routing)
-    _route_automatic(compiled, fired, categories, routing)
-    return _decide(compiled.policy, incident, categories, routing)
+    fired = compiled.fired(incident.trigger_values())
+    routing = _Routing(compiled, incident, tuple(sorted(set(incident.categories))))
+    _route_chosen(routing)
+    _route_automatic(routing, fired)
+    return _decide(routing)
 
 
-def fired_rules(compiled: CompiledPolicy, incident: Incident) -> dict[int, Matched]:
-    """Rules that fire for ``incident``, by index, with ``matched``.
-
-    ``matched`` holds, for each trigger kind that matched, the smallest matching value.
-    """
-    values = incident.trigger_values()
-    keys = [trigger_key(kind, value) for kind, of_kind in values.items() for value in of_kind]
-    matched: dict[int, dict[str, str]] = {}
-    reached: dict[tuple[str, ...], dict[str, list[frozenset[int]]]] = {}
-    # Triggers come sorted by key, so kinds arrive in sorted order and, within a kind, the
-    # first value seen is the smallest.
-    for trigger in compiled.matching_triggers(keys):
-        kind = trigger.kind
-        for rule in trigger.alone:
-            kinds = matched.get(rule)
-            if kinds is None:
-                matched[rule] = {kind: trigger.value}
-            elif kind not in kinds:
-                kinds[kind] = trigger.value
-        for combo, rules in trigger.jointly:
-            by_kind = reached.setdefault(combo, {})
-            if kind in by_kind:
-                by_kind[kind].append(rules)
-            else:
-                by_kind[kind] = [rules]
-    fired = {rule: tuple(kinds.items()) for rule, kinds in matched.items()}
-    for combo, by_kind in reached.items():
-        if len(by_kind) < len(combo):
-            continue
-        for rule in _in_every_kind(list(by_kind.values())):
-            if rule in compiled.index.fixed_matched:
-                fired[rule] = compiled.index.fixed_matched[rule]
-                continue
-            listed = compiled.index.joint_values[rule]
-            fired[rule] = tuple([(kind, min(listed[kind] & values[kind])) for kind in combo])
-    return fired
-
-
-def _in_every_kind(sets_by_kind: list[list[frozenset[int]]]) -> set[int]:
-    """The rules found in at least one set of every kind.
-
-    Intersects set by set rather than uniting each kind's sets first: an intersection only
-    walks the smaller set, and the first one already leaves few rules.
-    """
-    sets_by_kind.sort(key=lambda sets: sum(map(len, sets)))
-    partial: list[frozenset[int]] = sets_by_kind[0]
-    for sets in sets_by_kind[1:]:
-        partial = [common for a in partial for b in sets if (common := a & b)]
-    return set().union(*partial)
-
-
-def _route_chosen(compiled: CompiledPolicy, incident: Incident, routing: _Routing) -> None:
+def _route_chosen(routing: _Routing) -> None:
+    compiled, alerts = routing.compiled, routing.incident.alerts
     users = compiled.policy.users
-    for user_id in set(incident.alerts.users):
+    for user_id in set(alerts.users):
         if users[user_id].active:
-            routing.reach(user_id, Reason("user"))
+            routing.reasons[user_id].append(Reason("user"))
             routing.chosen.add(user_id)
         else:
-            routing.withheld.append(((user_id,), "user", "inactive", None, None, None))
-    for group in set(incident.alerts.alert_groups):
+            routing.withheld.append(_Held((user_id,), "user", "inactive"))
+    for group in set(alerts.alert_groups):
         reason = Reason("alert_group", alert_group=group)
         for user_id in compiled.alert_group_members[group]:
             if users[user_id].active:
-                routing.reach(user_id, reason)
+                routing.reasons[user_id].append(reason)
                 routing.chosen.add(user_id)
             else:
-                routing.withheld.append(((user_id,), "alert_group", "inactive", group, None, None))
+                routing.withheld.append(_Held((user_id,), "alert_group", "inactive", group))
 
 
-def _route_automatic(
-    compiled: CompiledPolicy,
-    fired: dict[int, Matched],
-    categories: tuple[str, ...],
-    routing: _Routing,
-) -> None:
-    policy = compiled.policy
-    mode = policy.settings.automatic_alert_permission
+def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None:
+    compiled = routing.compiled
+    conditions = compiled.index.conditions
     gates: dict[str, Missing | None] = {}
     reasons, withheld = routing.reasons, routing.withheld
+    known_reasons = compiled.reasons
     for index, matched in fired.items():
-        rule = policy.automatic_alerts[index].id
+        rule = conditions[index].rule
         if compiled.rule_inactive[index]:
-            inactive = compiled.rule_inactive[index]
-            withheld.append((inactive, "automatic_alert", "inactive", None, rule, None))
-        reason = compiled.fixed_reasons.get(index) or Reason(
-            "automatic_alert", rule=rule, matched=matched
-        )
-        for group, user_ids in compiled.rule_active_by_group[index]:
+            withheld.append(
+                _Held(compiled.rule_inactive[index], "automatic_alert", "inactive", rule=rule)
+            )
+        reason = known_reasons.get((index, matched)) or compiled.reason(index, matched)
+        for group, free, restricted in compiled.rule_active_by_group[index]:
             if group in gates:
                 missing = gates[group]
             else:
-                missing = gates[group] = _gate(compiled, group, categories, mode)
+                missing = gates[group] = compiled.permissions.gate(group, routing.categories)
             if missing is not None:
+                why: WithheldReason = "missing_permission"
                 withheld.append(
-                    (user_ids, "automatic_alert", "missing_permission", None, rule, missing)
+                    _Held(free + restricted, "automatic_alert", why, None, rule, missing)
                 )
                 continue
-            for user_id in user_ids:
+            for user_id in free:
                 reasons[user_id].append(reason)
+            for user_id in restricted:
+                if routing.sees(user_id):
+                    reasons[user_id].append(reason)
+                else:
+                    withheld.append(
+                        _Held((user_id,), "automatic_alert", "class_restriction", rule=rule)
+                    )
 
 
-def _gate(
-    compiled: CompiledPolicy, group: str, categories: tuple[str, ...], mode: str
-) -> Missing | None:
-    """``None`` if the user group may receive automatic alerts here, else what it lacks."""
-    missing = tuple(
-        MissingPermission(category, permission)
-        for category in categories  # sorted, and each category's permissions sorted
-        for permission in compiled.lacking(group, category)
-    )
-    if not missing:
-        return None
-    if mode == "any_category":
-        lacking = {m.category for m in missing}
-        if any(category not in lacking for category in categories):
-            return None
-    return missing
-
-
-def _may_open(policy: Policy, group: UserGroup, categories: tuple[str, ...]) -> bool:
-    """Whether users of ``group`` may open the incident (given the key, if needed)."""
-    views = [group.grants(category, "view_incidents") for category in categories]
-    if policy.settings.automatic_alert_permission == "any_category":
-        may_view = any(views)
-    else:
-        may_view = all(views)
-    return (
-        may_view
-        and group.has_system("view_student_details")
-        and group.has_system("view_students_list")
-    )
-
-
-def _decide(
-    policy: Policy, incident: Incident, categories: tuple[str, ...], routing: _Routing
-) -> Decision:
+def _decide(routing: _Routing) -> Decision:
+    compiled, incident = routing.compiled, routing.incident
+    policy, permissions = compiled.policy, compiled.permissions
     recipients: list[Recipient] = []
     warnings: list[DecisionWarning] = []
     may_open: dict[str, bool] = {}
+    restricted = compiled.restrictions
     for user_id in sorted(routing.reasons):  # sorted, so the decision's own sort is cheap
         user, reasons = policy.users[user_id], routing.reasons[user_id]
         if user.user_group not in may_open:
-            group = policy.user_groups[user.user_group]
-            may_open[user.user_group] = _may_open(policy, group, categories)
-        access: Access = "none"
-        if may_open[user.user_group]:
-            access = "full" if user.key_holder else "needs_key"
-        recipients.append(Recipient(user_id, user.name, user.email, access, tuple(reasons)))
-        if access == "none" and user_id in routing.chosen:
-            warnings.append(cannot_open_warning(user))
+            may_open[user.user_group] = permissions.may_open(user.user_group, routing.categories)
+        opens = may_open[user.user_group]
+        sees = routing.sees(user_id) if restricted and user_id in restricted else None
+        access = permissions.access(user_id, opens, sees)
+        recipients.append(Recipient(user_id, user.name, user.email, access, tuple(reasons), sees))
+        chosen = user_id in routing.chosen
+        for code in rules.recipient_warnings(policy.settings, chosen, opens, sees):
+            warnings.append(recipient_warning(code, user, compiled.restrictions.get(user_id)))
     withheld = tuple(
-        Withheld(user_id, source, why, alert_group, rule, missing or ())
-        for user_ids, source, why, alert_group, rule, missing in routing.withheld
-        for user_id in user_ids
+        Withheld(
+            user_id,
+            held.source,
+            held.reason,
+            held.alert_group,
+            held.rule,
+            held.missing,
+            compiled.restrictions.get(user_id, ()) if held.reason == "class_restriction" else (),
+        )
+        for held in routing.withheld
+        for user_id in held.users
         if user_id not in routing.reasons
     )
-    rejection = _enforce(policy, incident, recipients)
-    if rejection is not None:
+    automatic = any(r.source == "automatic_alert" for p in recipients for r in p.reasons)
+    rejected = rules.rejection_code(
+        policy.settings, not incident.alerts.is_empty(), automatic, bool(recipients)
+    )
+    if rejected is not None:
         recipients, warnings = [], []
     elif not recipients:
         warnings.append(nobody_alerted_warning())
+    for group, similar in compiled.group_names.unknown(incident.student_groups()):
+        warnings.append(unknown_group_warning(group, similar, compiled.group_names.declared))
     return Decision(
         incident=incident.id,
         policy_revision=policy.revision,
-        accepted=rejection is None,
-        rejection=rejection,
+        accepted=rejected is None,
+        rejection=rejection_for(rejected, policy.settings) if rejected is not None else None,
         recipients=tuple(recipients),
         withheld=withheld,
         warnings=tuple(warnings),
     )
-
-
-def _enforce(policy: Policy, incident: Incident, recipients: list[Recipient]) -> Rejection | None:
-    settings = policy.settings
-    if not settings.enforce_at_least_one_alert:
-        return None
-    if incident.alerts.is_empty():
-        automatic_reached = any(
-            reason.source == "automatic_alert" for r in recipients for reason in r.reasons
-        )
-        if settings.automatic_alerts_count_for_enforcement and automatic_reached:
-            return None
-        return rejection_for("no_alert_chosen", settings)
-    if not recipients:
-        return rejection_for("no_recipients", settings)
-    return None

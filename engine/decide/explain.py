@@ -6,6 +6,8 @@ here, so the same situation always reads the same way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from alertpolicy.engine.model import (
     Decision,
     DecisionWarning,
@@ -48,12 +50,45 @@ def rejection_for(code: str, settings: Settings) -> Rejection:
 
 
 def cannot_open_warning(user: User) -> DecisionWarning:
-    """The warning that a chosen recipient will be alerted but cannot open the incident."""
+    """The warning that a recipient will be alerted but cannot open the incident."""
     return DecisionWarning(
         "recipient_cannot_open",
         f"{user.name} <{user.email}> will be alerted but cannot open the incident: their "
         "user group lacks view_incidents on its categories or the student system permissions.",
         user=user.id,
+    )
+
+
+def cannot_see_warning(user: User, restricted_to: Sequence[str]) -> DecisionWarning:
+    """The warning that a chosen recipient cannot see any of the incident's students."""
+    return DecisionWarning(
+        "recipient_cannot_see_students",
+        f"{user.name} <{user.email}> will be alerted but cannot see any of the incident's "
+        f"students: they are restricted to students in {', '.join(restricted_to)}.",
+        user=user.id,
+    )
+
+
+def recipient_warning(
+    code: str, user: User, restricted_to: Sequence[str] | None
+) -> DecisionWarning:
+    """The warning ``code`` (from :func:`.rules.recipient_warnings`) about ``user``."""
+    if code == "recipient_cannot_see_students":
+        return cannot_see_warning(user, restricted_to or ())
+    return cannot_open_warning(user)
+
+
+def unknown_group_warning(group: str, similar: str | None, declared: bool) -> DecisionWarning:
+    """The warning that a student group of the incident is not one the policy knows."""
+    known = "declared in the policy" if declared else "named by any rule"
+    message = f"Student group {group!r} is not {known}"
+    if similar is not None:
+        message += (
+            f"; it differs from {similar!r} only by case, spaces or look-alike characters, "
+            f"so alerts for {similar!r} did not apply to it. Correct the group in the MIS"
+        )
+    return DecisionWarning(
+        "unknown_student_group", message + ".", student_group=group, similar_to=similar
     )
 
 
@@ -88,7 +123,13 @@ def _headline(decision: Decision) -> str:
 
 def _recipient_line(recipient: Recipient) -> str:
     reasons = "; ".join(_reason_words(reason) for reason in recipient.reasons)
-    return f"{recipient.name} <{recipient.email}> ({ACCESS_WORDS[recipient.access]}): {reasons}"
+    sees = ""
+    if recipient.sees_students is not None:
+        seen = ", ".join(recipient.sees_students) or "none of them"
+        sees = f"; restricted to some student groups, sees: {seen}"
+    return (
+        f"{recipient.name} <{recipient.email}> ({ACCESS_WORDS[recipient.access]}{sees}): {reasons}"
+    )
 
 
 def _reason_words(reason: Reason) -> str:
@@ -97,4 +138,6 @@ def _reason_words(reason: Reason) -> str:
     if reason.source == "alert_group":
         return f"member of alert group {reason.alert_group} you chose"
     matched = ", ".join(f"{KIND_WORDS.get(kind, kind)} {value}" for kind, value in reason.matched)
+    if reason.via_parent is not None:
+        matched += f", a sub-category of {reason.via_parent}"
     return f"automatic alert {reason.rule} ({matched})"

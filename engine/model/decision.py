@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from alertpolicy.engine.model.policy import Access
 
@@ -16,23 +16,28 @@ class Reason:
 
     ``source`` is ``user`` (chosen by name), ``alert_group`` (chosen group, named in
     ``alert_group``) or ``automatic_alert`` (``rule`` fired; ``matched`` maps each trigger
-    kind that fired to the value that matched, as sorted ``(kind, value)`` pairs).
+    kind that fired to the value that matched, as sorted ``(kind, value)`` pairs;
+    ``via_parent`` names the parent category the rule lists when the matched category is
+    one of its sub-categories).
     """
 
     source: ReasonSource
     alert_group: str | None = None
     rule: str | None = None
     matched: tuple[tuple[str, str], ...] = ()
+    via_parent: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The reason as in SPEC section 3."""
-        out: dict = {"source": self.source}
+        out: dict[str, Any] = {"source": self.source}
         if self.alert_group is not None:
             out["alert_group"] = self.alert_group
         if self.rule is not None:
             out["rule"] = self.rule
         if self.source == "automatic_alert":
             out["matched"] = dict(self.matched)
+        if self.via_parent is not None:
+            out["via_parent"] = self.via_parent
         return out
 
 
@@ -46,29 +51,37 @@ class MissingPermission:
 
 @dataclass(frozen=True, order=True)
 class Recipient:
-    """A user who receives the alert, how far they can open it, and every reason."""
+    """A user who receives the alert, how far they can open it, and every reason.
+
+    ``sees_students`` is set for a user restricted to some student groups (SPEC 7.2): the
+    incident's students they can see, sorted (possibly none); ``None`` for everyone else.
+    """
 
     user: str
     name: str
     email: str
     access: Access
     reasons: tuple[Reason, ...]
+    sees_students: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reasons", tuple(sorted(set(self.reasons))))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The recipient as in SPEC section 3."""
-        return {
+        out: dict[str, Any] = {
             "user": self.user,
             "name": self.name,
             "email": self.email,
             "access": self.access,
             "reasons": [r.to_json() for r in self.reasons],
         }
+        if self.sees_students is not None:
+            out["sees_students"] = list(self.sees_students)
+        return out
 
 
-WithheldReason = Literal["inactive", "missing_permission"]
+WithheldReason = Literal["inactive", "missing_permission", "class_restriction"]
 
 
 @dataclass(frozen=True, order=True)
@@ -76,8 +89,10 @@ class Withheld:
     """A user an alert would have gone to but did not, and why.
 
     ``source``/``alert_group``/``rule`` say which alert would have reached them;
-    ``reason`` is ``inactive`` or ``missing_permission`` (then ``missing`` lists the
-    category permissions their user group lacks).
+    ``reason`` is ``inactive``, ``missing_permission`` (then ``missing`` lists the
+    category permissions their user group lacks) or ``class_restriction`` (the user is
+    restricted to the student groups ``restricted_to`` and none of the incident's students
+    is in one of them).
     """
 
     user: str
@@ -86,6 +101,7 @@ class Withheld:
     alert_group: str | None = None
     rule: str | None = None
     missing: tuple[MissingPermission, ...] = ()
+    restricted_to: tuple[str, ...] = ()
 
     def message(self) -> str:
         """The reason in plain English."""
@@ -96,12 +112,17 @@ class Withheld:
         }[self.source]
         if self.reason == "inactive":
             return f"{self.user} ({via}) is an inactive user"
+        if self.reason == "class_restriction":
+            return (
+                f"{self.user} ({via}) is restricted to students in "
+                f"{', '.join(self.restricted_to)}; none of the incident's students is in them"
+            )
         lacks = ", ".join(f"{m.permission} on {m.category}" for m in self.missing)
         return f"{self.user} ({via}): their user group lacks {lacks}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The withheld entry as served in a decision."""
-        out: dict = {"user": self.user, "source": self.source}
+        out: dict[str, Any] = {"user": self.user, "source": self.source}
         if self.alert_group is not None:
             out["alert_group"] = self.alert_group
         if self.rule is not None:
@@ -117,17 +138,28 @@ class Withheld:
 
 @dataclass(frozen=True, order=True)
 class DecisionWarning:
-    """Something the reporter should know: ``nobody_alerted`` or ``recipient_cannot_open``."""
+    """Something the reporter should know.
+
+    ``nobody_alerted``; ``recipient_cannot_open`` and ``recipient_cannot_see_students``
+    (naming ``user``); ``unknown_student_group`` (naming ``student_group``, and in
+    ``similar_to`` the known group it differs from only by case, spaces or look-alikes).
+    """
 
     code: str
     message: str
     user: str | None = None
+    student_group: str | None = None
+    similar_to: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The warning as served in a decision."""
-        out: dict = {"code": self.code}
+        out: dict[str, Any] = {"code": self.code}
         if self.user is not None:
             out["user"] = self.user
+        if self.student_group is not None:
+            out["student_group"] = self.student_group
+        if self.similar_to is not None:
+            out["similar_to"] = self.similar_to
         out["message"] = self.message
         return out
 
@@ -139,7 +171,7 @@ class Rejection:
     code: Literal["no_alert_chosen", "no_recipients"]
     message: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The rejection as in SPEC section 3."""
         return {"code": self.code, "message": self.message}
 
@@ -165,7 +197,7 @@ class Decision:
         object.__setattr__(self, "withheld", tuple(sorted(set(self.withheld))))
         object.__setattr__(self, "warnings", tuple(sorted(set(self.warnings))))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The decision as in SPEC section 3."""
         return {
             "incident": self.incident,

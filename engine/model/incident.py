@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from alertpolicy.engine.model.policy import TriggerKind, frozen_map
+from alertpolicy.engine.model.policy import frozen_map
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Incident:
     students: tuple[Student, ...]
     alerts: ChosenAlerts = field(default_factory=ChosenAlerts)
     reported_by: str | None = None
-    metadata: Mapping = field(default_factory=frozen_map, compare=False)
+    metadata: Mapping[str, Any] = field(default_factory=frozen_map, compare=False)
 
     def student_ids(self) -> frozenset[str]:
         """Every student id in the incident."""
@@ -47,7 +48,7 @@ class Incident:
         """Every student group any of the incident's students is in."""
         return frozenset(g for s in self.students for g in s.groups)
 
-    def trigger_values(self) -> dict[TriggerKind, frozenset[str]]:
+    def trigger_values(self) -> dict[str, frozenset[str]]:
         """The incident's categories, students and student groups keyed by trigger kind."""
         return {
             "category": frozenset(self.categories),

@@ -17,16 +17,19 @@ SYSTEM_PERMISSIONS = ("view_student_details", "view_students_list", "admin")
 ALL_CATEGORIES = "*"
 """The ``category_permissions`` key that grants on every category, now and later."""
 
-PermissionMode = Literal["every_category", "any_category"]
+PermissionMode = Literal["every_category", "any_category", "none"]
+"""How the permission gate of automatic alerts judges an incident's categories (SPEC 4.2,
+7.3): on every category, on at least one, or not at all (``none``: the gate is off)."""
 MatchMode = Literal["any", "all"]
 Access = Literal["full", "needs_key", "none"]
 TriggerKind = Literal["category", "student", "student_group"]
 TRIGGER_KINDS: tuple[TriggerKind, ...] = ("category", "student", "student_group")
+StudentGroupKind = Literal["year", "tutor", "class", "other"]
 ALERT_PERMISSIONS = ("view_students", "view_incidents")
 """Category permissions a user group needs for its users to receive automatic alerts."""
 
 
-class FrozenMap(dict):
+class FrozenMap(dict[Any, Any]):
     """A read-only mapping: every way of changing it raises ``TypeError``.
 
     A ``dict`` underneath, so that policies pickle (to load two revisions in parallel
@@ -41,14 +44,14 @@ class FrozenMap(dict):
     __setitem__ = __delitem__ = __ior__ = _read_only
     clear = pop = popitem = setdefault = update = _read_only
 
-    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict]]:
+    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[Any, Any]]]:
         return FrozenMap, (dict(self),)
 
     def __repr__(self) -> str:
         return f"frozen_map({dict.__repr__(self)})"
 
 
-def frozen_map(items: Mapping | None = None) -> Mapping:
+def frozen_map(items: Mapping[Any, Any] | None = None) -> Mapping[Any, Any]:
     """A read-only, key-sorted mapping (so iteration order is deterministic)."""
     items = items or {}
     return FrozenMap({k: items[k] for k in sorted(items)})
@@ -76,13 +79,8 @@ class UserGroup:
     system_permissions: frozenset[str] = frozenset()
     category_permissions: Mapping[str, frozenset[str]] = field(default_factory=frozen_map)
     location: Location | None = field(default=None, compare=False)
-
-    def grants(self, category: str, permission: str) -> bool:
-        """Whether this group grants ``permission`` on ``category`` (directly or via ``*``)."""
-        for key in (category, ALL_CATEGORIES):
-            if permission in self.category_permissions.get(key, frozenset()):
-                return True
-        return False
+    restricted_to: tuple[str, ...] | None = None
+    """Student groups its users are restricted to (SPEC 7.2), sorted; ``None``: unrestricted."""
 
     def has_system(self, permission: str) -> bool:
         """Whether this group grants the system permission ``permission``."""
@@ -100,6 +98,9 @@ class User:
     key_holder: bool = False
     active: bool = True
     location: Location | None = field(default=None, compare=False)
+    restricted_to: tuple[str, ...] | None = None
+    """The user's own class restriction (SPEC 7.2), sorted: it replaces their user group's.
+    ``None``: the user group's restriction (if any) applies."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,16 @@ class AutomaticAlert:
 
 
 @dataclass(frozen=True)
+class StudentGroup:
+    """A student group the school declares (SPEC 7.4): a year, tutor group, class ..."""
+
+    name: str
+    kind: StudentGroupKind | None = None
+    year: int | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class PolicyFile:
     """One file the policy was read from: path relative to the policy root, content hash."""
 
@@ -179,6 +190,12 @@ class Policy:
     """Content hash of the policy files, plus the git commit where the policy is in git."""
     category_locations: Mapping[str, Location] = field(default_factory=frozen_map, compare=False)
     """Where each category is declared (in a ``categories:`` list)."""
+    category_parents: Mapping[str, str] = field(default_factory=frozen_map)
+    """Each sub-category's parent (SPEC 7.1); empty when the policy has no sub-categories."""
+    category_colours: Mapping[str, str] = field(default_factory=frozen_map)
+    """The colour a category is shown in, where the policy gives one."""
+    student_groups: Mapping[str, StudentGroup] | None = None
+    """The student groups the school declares (SPEC 7.4); ``None`` when it declares none."""
 
     def group_of(self, user_id: str) -> UserGroup:
         """The user group of a user."""

@@ -31,6 +31,7 @@ class ExpectedReason:
     alert_group: str | None = None
     rule: str | None = None
     matched: tuple[tuple[str, str], ...] | None = None
+    via_parent: str | None = None
 
     def matches(self, reason: Reason) -> bool:
         """Whether ``reason`` agrees on every field this expectation gives."""
@@ -39,6 +40,7 @@ class ExpectedReason:
             and self.alert_group in (None, reason.alert_group)
             and self.rule in (None, reason.rule)
             and self.matched in (None, reason.matched)
+            and self.via_parent in (None, reason.via_parent)
         )
 
 
@@ -49,6 +51,8 @@ class ExpectedRecipient:
     user: str
     access: str | None = None
     reasons: tuple[ExpectedReason, ...] | None = None
+    sees_students: tuple[str, ...] | None = None
+    """The incident's students a class-restricted recipient can see, sorted."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,18 @@ class ExpectedWarning:
 
     code: str
     user: str | None = None
+    student_group: str | None = None
+    similar_to: str | None = None
 
     def matches(self, warning: DecisionWarning) -> bool:
-        """Whether ``warning`` has this code (and names this user, if one is given)."""
-        return self.code == warning.code and self.user in (None, warning.user)
+        """Whether ``warning`` has this code (and names this user, student group and
+        similar group, where given)."""
+        return (
+            self.code == warning.code
+            and self.user in (None, warning.user)
+            and self.student_group in (None, warning.student_group)
+            and self.similar_to in (None, warning.similar_to)
+        )
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,9 @@ def read_expectation(data: Mapping[str, Any]) -> Expectation:
             tuple(
                 ExpectedWarning(w)
                 if isinstance(w, str)
-                else ExpectedWarning(w["code"], w.get("user"))
+                else ExpectedWarning(
+                    w["code"], w.get("user"), w.get("student_group"), w.get("similar_to")
+                )
                 for w in data["warnings"]
             )
             if "warnings" in data
@@ -124,13 +138,16 @@ def read_expectation(data: Mapping[str, Any]) -> Expectation:
     )
 
 
-def _expected_recipients(data: list | Mapping) -> tuple[ExpectedRecipient, ...]:
+def _expected_recipients(
+    data: list[str] | Mapping[str, Any],
+) -> tuple[ExpectedRecipient, ...]:
     if isinstance(data, list):
         return tuple(ExpectedRecipient(user) for user in data)
     out = []
     for user, spec in data.items():
         spec = spec or {}
         reasons = spec.get("reasons")
+        sees = spec.get("sees_students")
         out.append(
             ExpectedRecipient(
                 user,
@@ -138,6 +155,7 @@ def _expected_recipients(data: list | Mapping) -> tuple[ExpectedRecipient, ...]:
                 reasons=tuple(_expected_reason(r) for r in reasons)
                 if reasons is not None
                 else None,
+                sees_students=tuple(sorted(sees)) if sees is not None else None,
             )
         )
     return tuple(out)
@@ -150,6 +168,7 @@ def _expected_reason(data: Mapping[str, Any]) -> ExpectedReason:
         alert_group=data.get("alert_group"),
         rule=data.get("rule"),
         matched=tuple(sorted(matched.items())) if matched is not None else None,
+        via_parent=data.get("via_parent"),
     )
 
 
@@ -179,6 +198,8 @@ def _shown(entry: object) -> str:
             value = "{" + ", ".join(f"{kind}: {v}" for kind, v in value) + "}"
         elif key == "missing":
             value = ", ".join(f"{m.permission} on {m.category}" for m in value)
+        elif key == "restricted_to":
+            value = ", ".join(value)
         parts.append(f"{key}: {value}")
     return "{" + ", ".join(parts) + "}"
 
@@ -237,6 +258,14 @@ def _recipient_differences(
         expectation, recipient = wanted[user], actual[user]
         if expectation.access is not None and expectation.access != recipient.access:
             yield f"access of {user}: expected {expectation.access}, got {recipient.access}"
+        wanted_sees = expectation.sees_students
+        if wanted_sees is not None and wanted_sees != recipient.sees_students:
+            got = recipient.sees_students
+            shown = "not restricted" if got is None else ", ".join(got) or "none of them"
+            yield (
+                f"students {user} sees: expected {', '.join(wanted_sees) or 'none of them'}, "
+                f"got {shown}"
+            )
         if expectation.reasons is not None:
             for reason in expectation.reasons:
                 if not any(reason.matches(r) for r in recipient.reasons):

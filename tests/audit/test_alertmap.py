@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alertpolicy.engine.audit.alertmap import INCIDENT, AlertMap, Trigger, Via
+from alertpolicy.engine.audit.alertmap import INCIDENT, AlertMap, Standing, Trigger, Via
 from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.model import Decision, Incident, Policy
 from tests import strategies
 from tests.helpers import TESTDATA, engine_for, trigger_incident, unenforced
-from tests.reference import reference_decision
+from tests.reference import reference_decision, visible
 
 SMALL_SCHOOL = TESTDATA / "policies" / "small-school"
 AUDIT_SCHOOL = TESTDATA / "policies" / "audit-map"
@@ -36,8 +36,27 @@ def decided_pairs(decision: Decision) -> tuple[set, set]:
     return alerted, withheld
 
 
+def withheld_reason(standing: Standing) -> str:
+    """Why the map says a user is withheld, in a decision's words."""
+    return "inactive" if standing.inactive else "missing_permission"
+
+
+def in_their_groups(incident: Incident, standing: Standing) -> Incident:
+    """``incident`` with its first student also in the first group ``standing`` is
+    restricted to (so that the restricted user can see them)."""
+    assert standing.restricted_to is not None
+    first, *others = incident.students
+    seen = replace(first, groups=(*first.groups, standing.restricted_to[0]))
+    return replace(incident, students=(seen, *others))
+
+
 def check_map(policy: Policy, decide: Decide) -> int:
-    """Every trigger's standings equal the engine's decision on that trigger's incident."""
+    """Every trigger's standings equal the engine's decision on that trigger's incident.
+
+    A user whose standing says they are alerted only for students in some groups (a class
+    restriction) is withheld for the trigger's own incident and alerted once its student
+    is also in one of those groups.
+    """
     amap = AlertMap(policy)
     checked = 0
     for trigger in amap.triggers():
@@ -45,19 +64,26 @@ def check_map(policy: Policy, decide: Decide) -> int:
         keys = {r.id for r in amap.rules_for(trigger)} or {trigger.value}
         categories = (trigger.value,) if trigger.kind == "category" else policy.categories
         for category in categories:
-            decision = decide(trigger_incident(amap, trigger, category))
+            incident = trigger_incident(amap, trigger, category)
+            decision = decide(incident)
             alerted, withheld = decided_pairs(decision)
             expected_alerted, expected_withheld = set(), set()
             for user, standing in standings.items():
                 here = INCIDENT if trigger.kind in ("category", "alert_group") else category
                 names = {r.rule or r.via.name for r in standing.reaches}
+                restricted = standing.restricted_to is not None and here in standing.automatic_in
+                unseen = restricted and not visible(standing.restricted_to or (), incident)
                 for name in names:
-                    if here in standing.alerted_in:
+                    if here in standing.alerted_in and unseen and name in keys:
+                        expected_withheld.add((user, name, "class_restriction"))
+                    elif here in standing.alerted_in:
                         expected_alerted.add((user, name))
                     elif here in standing.withheld_in:
-                        reason = "inactive" if standing.inactive else "missing_permission"
-                        expected_withheld.add((user, name, reason))
-                if here in standing.alerted_in and standing.access is not None:
+                        expected_withheld.add((user, name, withheld_reason(standing)))
+                if unseen:
+                    seen, _ = decided_pairs(decide(in_their_groups(incident, standing)))
+                    assert {(user, n) for n in names} <= seen, (trigger, user)
+                elif here in standing.alerted_in and standing.access is not None:
                     recipient = next(r for r in decision.recipients if r.user == user)
                     assert recipient.access == standing.access, (trigger, user)
             assert {p for p in alerted if p[1] in keys} == expected_alerted, (trigger, category)
@@ -80,11 +106,15 @@ def check_query(policy: Policy, incident: Incident, decide: Decide) -> None:
     for user, standing in standings.items():
         for reach in standing.reaches:
             name = reach.rule or reach.via.name
-            if standing.automatic_in if reach.rule else standing.alerted_in:
+            restricted = reach.rule is not None and standing.restricted_to is not None
+            chosen = any(r.rule is None for r in standing.reaches)
+            if restricted and standing.automatic_in:
+                if not chosen:  # a chosen recipient is never also withheld
+                    expected_withheld.add((user, name, "class_restriction"))
+            elif standing.automatic_in if reach.rule else standing.alerted_in:
                 expected_alerted.add((user, name))
             elif not standing.alerted_in:
-                reason = "inactive" if standing.inactive else "missing_permission"
-                expected_withheld.add((user, name, reason))
+                expected_withheld.add((user, name, withheld_reason(standing)))
     assert alerted == expected_alerted
     assert withheld == expected_withheld
 

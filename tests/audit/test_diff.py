@@ -11,10 +11,10 @@ from alertpolicy.engine.audit.alertmap import AlertMap, Trigger
 from alertpolicy.engine.audit.changes import describe_rule_edit
 from alertpolicy.engine.audit.diff import PolicyDiff, diff_policies
 from alertpolicy.engine.check.build import load_policy
-from alertpolicy.engine.model import CATEGORY_PERMISSIONS, Policy, frozen_map
+from alertpolicy.engine.model import CATEGORY_PERMISSIONS, Policy, StudentGroup, frozen_map
 from tests import strategies
 from tests.helpers import TESTDATA, trigger_incident, unenforced
-from tests.reference import reference_decision
+from tests.reference import reference_decision, restriction
 
 FIXTURE = TESTDATA / "policies" / "audit-map"
 FALLBACK = "the policy's routing changed"
@@ -24,7 +24,20 @@ FALLBACK = "the policy's routing changed"
 def edited(draw: st.DrawFn, policy: Policy) -> Policy:
     """``policy`` after one to three small edits of the kinds a school makes."""
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(("user", "group", "rule", "alert_group", "setting")))
+        kind = draw(
+            st.sampled_from(
+                (
+                    "user",
+                    "group",
+                    "rule",
+                    "alert_group",
+                    "setting",
+                    "restriction",
+                    "category",
+                    "gate",
+                )
+            )
+        )
         if kind == "user":
             uid = draw(st.sampled_from(sorted(policy.users)))
             user = replace(
@@ -63,7 +76,50 @@ def edited(draw: st.DrawFn, policy: Policy) -> Policy:
             policy = replace(
                 policy, settings=replace(policy.settings, enforce_at_least_one_alert=flipped)
             )
+        elif kind == "restriction":
+            policy = restricted_anew(draw, policy)
+        elif kind == "category":
+            policy = moved_category(draw, policy)
+        elif kind == "gate":
+            mode = draw(st.sampled_from(("every_category", "any_category", "none")))
+            policy = replace(
+                policy, settings=replace(policy.settings, automatic_alert_permission=mode)
+            )
     return policy
+
+
+def restricted_anew(draw: st.DrawFn, policy: Policy) -> Policy:
+    """``policy`` with a user's or a user group's class restriction added, changed or gone."""
+    groups = draw(st.one_of(st.none(), strategies.subset(strategies.STUDENT_GROUPS, min_size=1)))
+    if draw(st.booleans()):
+        uid = draw(st.sampled_from(sorted(policy.users)))
+        user = replace(policy.users[uid], restricted_to=groups)
+        policy = replace(policy, users=frozen_map({**policy.users, uid: user}))
+    else:
+        name = draw(st.sampled_from(sorted(policy.user_groups)))
+        group = replace(policy.user_groups[name], restricted_to=groups)
+        policy = replace(policy, user_groups=frozen_map({**policy.user_groups, name: group}))
+    if policy.student_groups is not None and groups:
+        declared = {**policy.student_groups, **{g: StudentGroup(g) for g in groups}}
+        policy = replace(policy, student_groups=frozen_map(declared))
+    return policy
+
+
+def moved_category(draw: st.DrawFn, policy: Policy) -> Policy:
+    """``policy`` with a sub-category added, or moved to or from under another parent."""
+    parents = dict(policy.category_parents)
+    tops = [c for c in policy.categories if c not in parents]
+    name = draw(st.sampled_from(sorted(strategies.SUB_CATEGORIES)))
+    parent = draw(st.one_of(st.none(), st.sampled_from(tops)))
+    if parent == name:
+        return policy
+    if name in parents.values():  # it is a parent itself: leave it one level deep
+        return policy
+    parents.pop(name, None)
+    if parent is not None:
+        parents[name] = parent
+    categories = tuple(sorted({*policy.categories, name}))
+    return replace(policy, categories=categories, category_parents=frozen_map(parents))
 
 
 @st.composite
@@ -82,7 +138,14 @@ def engine_alerted(policy: Policy, trigger: Trigger, category: str, user: str) -
         return False
     if trigger.kind == "combination" and not rules:
         return False
-    decision = reference_decision(unenforced(policy), trigger_incident(amap, trigger, category))
+    incident = trigger_incident(amap, trigger, category)
+    restricted_to = restriction(policy, user) if user in policy.users else None
+    if restricted_to:  # alerted for some student: one in the groups they can see
+        first = incident.students[0]
+        incident = replace(
+            incident, students=(replace(first, groups=(*first.groups, *restricted_to)),)
+        )
+    decision = reference_decision(unenforced(policy), incident)
     return any(
         reason.rule in rules or reason.alert_group == trigger.value
         for recipient in decision.recipients

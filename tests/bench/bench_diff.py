@@ -3,7 +3,7 @@
 Generates a trust-scale policy into a temporary git repository (``policy/``), commits it,
 then changes 1% of the rules (a category added, a notified user swapped, ``match``
 flipped) and 1% of the users (half moved to another user group, half deactivated) and
-commits again.  Prints the end-to-end time of ``python cli.py diff HEAD~1 HEAD`` (a fresh
+commits again.  Prints the end-to-end time of ``alertpolicy diff HEAD~1 HEAD`` (a fresh
 process, reading both revisions from git) and, in-process, where the time goes.
 
     python -m tests.bench.bench_diff [--runs N] [--seed N] [--format text|markdown|json]
@@ -31,8 +31,8 @@ from alertpolicy.engine.load.git import read_git
 from alertpolicy.engine.serve.tuning import collector_paused
 from tests.bench.generate import generate_policy
 
-REPO = Path(__file__).resolve().parents[2]
-CLI = REPO / "cli.py"
+ALERTPOLICY = str(Path(sys.executable).with_name("alertpolicy"))
+"""The installed command, as a reviewer runs it."""
 
 
 def git(repo: Path, *args: str) -> str:
@@ -107,10 +107,10 @@ def build_repository(root: Path, seed: int) -> dict[str, int]:
 
 
 def end_to_end(repo: Path, fmt: str) -> tuple[float, str]:
-    """Seconds for one ``python cli.py diff HEAD~1 HEAD`` in a fresh process, and its output."""
+    """Seconds for one ``alertpolicy diff HEAD~1 HEAD`` in a fresh process, and its output."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, str(CLI), "diff", "HEAD~1", "HEAD", "--format", fmt],
+        [ALERTPOLICY, "diff", "HEAD~1", "HEAD", "--format", fmt],
         cwd=repo,
         capture_output=True,
         text=True,

@@ -9,11 +9,16 @@ academy's students (``student_groups: [Oakfield Academy]`` or one of its year or
 groups, with ``match: all``), or names its students, as a trust on one policy must.
 The result loads and passes lint.
 
+With ``depth=True`` (``--domain-depth``) the policy also uses SPEC section 7 at scale:
+every category has four sub-categories (60 parents, 240 sub-categories at trust scale),
+some rules list a sub-category, one member of staff in ten is restricted to one to three
+of their academy's tutor groups, and every student group is declared.
+
 Students (see :mod:`tests.bench.schools`) are not part of a policy.
 ``generate_incidents(policy, n, seed)`` returns incidents about students of one academy,
 reported (and sometimes alerted by hand) by that academy's staff, that hit a mix of rules.
 
-    python -m tests.bench.generate OUT --scale trust [--seed N]
+    python -m tests.bench.generate OUT --scale trust [--seed N] [--domain-depth]
         [--incidents N --incidents-out FILE.jsonl]
 """
 
@@ -73,13 +78,23 @@ SCALES = {
     "school": Scale(1, 250, 40, 15, 20, 300, 0),
     "trust": Scale(25, 5_000, 60, 40, 500, 20_000, 4),
 }
+SUB_KINDS = ("online", "in school", "outside school", "reported by a parent")
+"""Each category's sub-categories, with ``depth``: ``Bullying (online)`` ..."""
+RESTRICTED_SHARE = 0.1
+"""With ``depth``: the share of staff restricted to some of their academy's tutor groups."""
+
+
+def sub_categories(category: str) -> list[str]:
+    """The sub-categories a deep generated policy gives ``category``."""
+    return [f"{category} ({kind})" for kind in SUB_KINDS]
 
 
 class _Builder:
     """Builds one generated policy as plain data, then writes it."""
 
-    def __init__(self, scale: Scale, seed: int):
+    def __init__(self, scale: Scale, seed: int, depth: bool = False):
         self.scale = scale
+        self.depth = depth
         self.rng = random.Random(seed)
         self.categories = list(CATEGORIES[: scale.categories])
         self.groups: dict[str, dict] = {}
@@ -235,7 +250,40 @@ class _Builder:
         allowed = self.alertable[self.users[academy.name][uid]["user_group"]]
         if allowed is None:
             return True
-        return all(c in allowed for c in categories) if categories else bool(allowed)
+        parents = [c.split(" (")[0] for c in categories]  # a sub-category inherits
+        return all(c in allowed for c in parents) if categories else bool(allowed)
+
+    def restrictions(self) -> None:
+        """With ``depth``: one member of staff in ten sees only some of their forms."""
+        for academy in self.academies:
+            forms = [academy.form_group(year, form) for year in YEARS for form in FORMS]
+            for user in self.users[academy.name].values():
+                if self.rng.random() < RESTRICTED_SHARE:
+                    groups = sorted(self.rng.sample(forms, self.rng.randint(1, 3)))
+                    user["restricted_to"] = {"student_groups": groups}
+
+    def _deepen(self, categories: list[str]) -> list[str]:
+        """With ``depth``: some of a rule's categories become one of their sub-categories."""
+        if not self.depth:
+            return categories
+        return [
+            self.rng.choice(sub_categories(c)) if self.rng.random() < 0.25 else c
+            for c in categories
+        ]
+
+    def student_group_data(self) -> list[dict]:
+        """Every student group of every academy, declared with its kind and year."""
+        declared: list[dict] = []
+        for academy in self.academies:
+            if academy.in_trust:
+                declared.append({"name": academy.name, "kind": "other"})
+            for year in YEARS:
+                declared.append({"name": academy.year_group(year), "kind": "year", "year": year})
+                declared += [
+                    {"name": academy.form_group(year, form), "kind": "tutor", "year": year}
+                    for form in FORMS
+                ]
+        return declared
 
     def _rule(self, academy: Academy, n: int, active: list[str], groups: list[str]) -> dict:
         rng = self.rng
@@ -249,7 +297,8 @@ class _Builder:
             uid = rng.choice(self.alertable_staff[academy.name])
             pool = [c for c in self.categories if self._reachable(uid, academy, [c])]
             notify: dict = {"users": [uid]} if pool else {"alert_groups": dsls}
-            when: dict = {"categories": rng.sample(pool or self.categories, rng.randint(1, 3))}
+            picked = rng.sample(pool or self.categories, rng.randint(1, 3))
+            when: dict = {"categories": self._deepen(picked)}
             rule = {"notify": notify, **self._scoped(when, self._scope(academy))}
         elif kind < 0.8:
             users = [u for u in rng.sample(active, 2) if self._reachable(u, academy, [])]
@@ -285,7 +334,13 @@ class _Builder:
                 }
             },
         )
-        _dump(out / "categories.yaml", {"categories": self.categories})
+        categories: list = list(self.categories)
+        if self.depth:
+            categories += [
+                {"name": sub, "parent": c} for c in self.categories for sub in sub_categories(c)
+            ]
+            _dump(out / "student_groups.yaml", {"student_groups": self.student_group_data()})
+        _dump(out / "categories.yaml", {"categories": categories})
         _dump(out / "user_groups.yaml", {"user_groups": self.groups})
         if self.central:
             (out / "trust").mkdir(exist_ok=True)
@@ -311,14 +366,19 @@ def _dump(path: Path, data: dict) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def generate_policy(out_dir: Path | str, scale: str = "trust", seed: int = 0) -> Path:
-    """Write a realistic, valid policy at ``scale`` ("school" or "trust") into ``out_dir``.
+def generate_policy(
+    out_dir: Path | str, scale: str = "trust", seed: int = 0, depth: bool = False
+) -> Path:
+    """Write a realistic, valid policy at ``scale`` ("school" or "trust") into ``out_dir``;
+    with ``depth``, one using SPEC section 7 (see the module docstring).
 
     The same ``seed`` always writes the same files. Returns the directory.
     """
-    builder = _Builder(SCALES[scale], seed)
+    builder = _Builder(SCALES[scale], seed, depth)
     builder.user_groups()
     builder.staff()
+    if depth:
+        builder.restrictions()
     builder.alert_group_data()
     builder.rule_data()
     out = Path(out_dir)
@@ -398,6 +458,12 @@ def _student(site: _Site, rule: AutomaticAlert, rng: random.Random) -> tuple[str
     return student_id(number), sorted(groups)
 
 
+def _in_a_sub_category(policy: Policy, category: str, rng: random.Random) -> str:
+    """``category``, or (half the time) one of its sub-categories where it has some."""
+    subs = [c for c, parent in policy.category_parents.items() if parent == category]
+    return rng.choice(subs) if subs and rng.random() < 0.5 else category
+
+
 def generate_incidents(policy: Policy, n: int, seed: int = 0) -> list[dict]:
     """``n`` incidents for ``policy``, each about students of one academy.
 
@@ -415,6 +481,8 @@ def generate_incidents(policy: Policy, n: int, seed: int = 0) -> list[dict]:
             rules = trust_rules
         rule = rng.choice(rules)
         categories = list(rule.when.categories) or [rng.choice(policy.categories)]
+        if policy.category_parents:
+            categories = [_in_a_sub_category(policy, c, rng) for c in categories]
         if rng.random() < 0.2:
             categories.append(rng.choice(policy.categories))
         chosen_id, groups = _student(site, rule, rng)
@@ -450,10 +518,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path, help="directory to write the policy into")
     parser.add_argument("--scale", choices=sorted(SCALES), default="trust")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--domain-depth", action="store_true", help="use SPEC section 7 (sub-categories ...)"
+    )
     parser.add_argument("--incidents", type=int, default=0, help="how many incidents")
     parser.add_argument("--incidents-out", type=Path, help="JSON-lines file for incidents")
     args = parser.parse_args(argv)
-    out = generate_policy(args.out, args.scale, args.seed)
+    out = generate_policy(args.out, args.scale, args.seed, args.domain_depth)
     print(f"wrote {args.scale} policy to {out}")
     if args.incidents:
         if args.incidents_out is None:

@@ -92,3 +92,20 @@ def test_school_incidents_are_about_its_year_and_form_groups(tmp_path: Path) -> 
         for student in parse_incident(raw, school).students:
             year, form = sorted(student.groups, key=len, reverse=True)
             assert year in years and form.startswith(year.removeprefix("Year "))
+
+
+def test_a_deep_trust_uses_section_7_and_passes_lint(tmp_path: Path) -> None:
+    deep = load_policy(generate_policy(tmp_path / "policy", "trust", depth=True))
+    parents = set(deep.category_parents.values())
+    assert len(parents) == 60 and len(deep.category_parents) == 240
+    assert len(deep.categories) == 300
+    restricted = [u for u in deep.users.values() if u.restricted_to]
+    assert 0.07 < len(restricted) / len(deep.users) < 0.13
+    assert deep.student_groups is not None and len(deep.student_groups) == 25 * (1 + 7 * 6)
+    assert any(c in deep.category_parents for r in deep.automatic_alerts for c in r.when.categories)
+    assert lint_policy(deep) == ()
+    raws = generate_incidents(deep, 200, seed=3)
+    in_sub = [r for r in raws if any(c in deep.category_parents for c in r["categories"])]
+    assert 60 < len(in_sub) < 190
+    for raw in raws:
+        parse_incident(raw, deep)

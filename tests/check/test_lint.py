@@ -262,3 +262,40 @@ def test_generated_policy_is_the_same_for_the_same_seed(tmp_path: Path) -> None:
 
     assert contents(one) == contents(two)
     assert contents(one) != contents(other)
+
+
+def test_permission_gate_switched_off() -> None:
+    warning = only("lint-permission-gate-off")  # and no rule-never-sends: the gate is off
+    assert warning.code == "permission-gate-off"
+    assert str(warning.location) == f"{CASES}/lint-permission-gate-off/policy.yaml:4:3"
+    assert warning.field_name() == "settings.automatic_alert_permission"
+    assert "automatic_alert_permission is none: the permission gate is off" in warning.message
+
+
+def test_rule_id_naming_a_student_it_lists() -> None:
+    warning = only("lint-rule-id-names-student")
+    assert warning.code == "rule-id-names-student"
+    assert warning.field_name() == "automatic_alerts.3.id"
+    assert warning.message.startswith(
+        "automatic alert watch-s1042-and-S2001 has student id S1042, S2001 in its id"
+    )
+
+
+def test_both_alert_permissions_from_different_keys_can_alert(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "categories: [Bullying]\n"
+        "user_groups:\n"
+        "  Pastoral: {category_permissions: {'*': [view_students], Bullying: [view_incidents]}}\n"
+        "users:\n"
+        "  hyear: {name: Helen Year, email: h@x.example, user_group: Pastoral}\n"
+        "automatic_alerts:\n"
+        "  - id: watch-list\n"
+        "    notify: {users: [hyear]}\n"
+        "    when: {students: ['S1']}\n"
+    )
+    assert not [w for w in lint_policy(load_policy(tmp_path)) if w.code == "rule-never-sends"]
+
+
+def test_a_sub_category_is_alerted_through_a_rule_on_its_parent() -> None:
+    policy = load_policy(CASES / "eval-domain-depth")
+    assert not [w for w in lint_policy(policy) if w.code == "category-unalerted"]

@@ -1,4 +1,6 @@
-"""Compiling a policy into durable-rules: fact-id collisions, lifecycle, failures."""
+"""Compiling a policy into durable-rules: fact-id collisions, lifecycle, failures.
+
+(The matcher, ``engine/decide/matcher.py``, holds every touch of durable-rules.)"""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from alertpolicy.engine.decide.compiled import (
     unique_fact_ids,
 )
 from alertpolicy.engine.decide.evaluate import evaluate_incident
+from alertpolicy.engine.decide.matcher import DurableMatcher
 from alertpolicy.engine.model import (
     AutomaticAlert,
     ChosenAlerts,
@@ -178,7 +181,7 @@ def test_the_ruleset_stays_the_same_size_whatever_the_policy() -> None:
     small = compile_policy(tutor_policy(("S1",)))
     large = compile_policy(tutor_policy(tuple(f"S{n}" for n in range(3000))))
     try:
-        assert small._definition().keys() == large._definition().keys()
+        assert small.matcher._ruleset.get_definition() == large.matcher._ruleset.get_definition()
         assert large.index.subscriptions == 3000
         assert evaluate_incident(large, about("S2999")).recipients
     finally:
@@ -186,12 +189,14 @@ def test_the_ruleset_stays_the_same_size_whatever_the_policy() -> None:
         large.close()
 
 
-def test_a_failure_inside_durable_is_an_error_not_a_shorter_answer() -> None:
+def test_a_failure_inside_durable_is_an_error_not_a_shorter_answer(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     compiled = compile_policy(tutor_policy(("S1",)))
     try:
         # Occupy the id of the next incident fact, as a hash collision would.
-        taken = compiled._incident_ids(1)[0]
-        compiled._ruleset.assert_facts(
+        taken = compiled.matcher._incident_ids(1)[0]
+        compiled.matcher._ruleset.assert_facts(
             [{"id": taken, "sid": "0", "t": "incident_trigger", "key": "student:nobody"}]
         )
         with pytest.raises(EngineError, match="durable-rules failed"):
@@ -200,11 +205,33 @@ def test_a_failure_inside_durable_is_an_error_not_a_shorter_answer() -> None:
             evaluate_incident(compiled, about("S1"))
     finally:
         compiled.close()
+    assert capfd.readouterr() == ("", "")
 
 
-def test_compiled_policy_evaluate_is_evaluate_incident() -> None:
+def test_what_durable_logs_or_prints_while_failing_is_captured_into_the_error(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    def noisy(*_: object) -> None:
+        import logging
+
+        print("durable printed this")
+        logging.getLogger("durable").error("durable logged this")
+        raise RuntimeError("boom")
+
+    with (
+        DurableMatcher("sha256:noisy", ["student:S1"]) as matcher,
+        pytest.raises(EngineError) as failure,
+    ):
+        matcher._run("do something", noisy)
+    assert "durable printed this" in str(failure.value)
+    assert "durable logged this" in str(failure.value)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_compiled_policy_is_a_context_manager_that_closes() -> None:
     with CompiledPolicy(tutor_policy(("S1",))) as compiled:
-        assert compiled.evaluate(about("S1")) == evaluate_incident(compiled, about("S1"))
+        assert evaluate_incident(compiled, about("S1")).recipients
+    assert compiled.closed
 
 
 @contextmanager

@@ -75,3 +75,14 @@ def test_copies_of_a_policy_stay_read_only() -> None:
         assert copied == policy
         with pytest.raises(TypeError):
             copied.users["intruder"] = None  # type: ignore[index]
+
+
+def test_a_policy_using_section_7_pickles_and_stays_read_only() -> None:
+    policy = load_policy(REPO / "tests/testdata/policies/eval-domain-depth")
+    again = pickle.loads(pickle.dumps(policy))
+    assert again == policy
+    assert again.category_parents == {"Cyberbullying": "Bullying", "Racist bullying": "Bullying"}
+    assert again.student_groups is not None and "7A" in again.student_groups
+    for mapping in (again.category_parents, again.category_colours, again.student_groups):
+        with pytest.raises(TypeError):
+            mapping["intruder"] = None  # type: ignore[index]

@@ -124,3 +124,99 @@ def test_a_rejection_and_reasons_are_compared_field_by_field(policy: Policy) -> 
         "reasons of jsmith: unexpected {source: automatic_alert, rule: self-harm-to-dsls, "
         "matched: {category: Self-harm}}",
     )
+
+
+# ------------------------------------------------------------------ SPEC section 7
+
+CYBER = Reason(
+    "automatic_alert",
+    rule="bullying-to-head-of-year",
+    matched=(("category", "Cyberbullying"),),
+    via_parent="Bullying",
+)
+RESTRICTED = Decision(
+    incident="cyberbullying-in-7a",
+    policy_revision="sha256:0000000000000000",
+    accepted=True,
+    rejection=None,
+    recipients=(
+        Recipient("jsmith", "Jane Smith", "j@x.example", "full", (CYBER,), ("S1", "S2")),
+        Recipient("pdavies", "Priya Davies", "p@x.example", "none", (Reason("user"),), ()),
+    ),
+    withheld=(
+        Withheld(
+            "tteach",
+            "automatic_alert",
+            "class_restriction",
+            rule="bullying-to-head-of-year",
+            restricted_to=("7B",),
+        ),
+    ),
+    warnings=(
+        DecisionWarning("unknown_student_group", "…", student_group="Year 7 ", similar_to="Year 7"),
+        DecisionWarning("recipient_cannot_see_students", "…", user="pdavies"),
+    ),
+)
+
+
+def test_section_7_expectations_pass_when_met(policy: Policy) -> None:
+    expect = read_expectation(
+        {
+            "accepted": True,
+            "recipients": {
+                "jsmith": {
+                    "sees_students": ["S2", "S1"],
+                    "reasons": [{"source": "automatic_alert", "via_parent": "Bullying"}],
+                },
+                "pdavies": {"sees_students": [], "access": "none"},
+            },
+            "withheld": [{"user": "tteach", "reason": "class_restriction"}],
+            "warnings": [
+                {
+                    "code": "unknown_student_group",
+                    "student_group": "Year 7 ",
+                    "similar_to": "Year 7",
+                },
+                {"code": "recipient_cannot_see_students", "user": "pdavies"},
+            ],
+        }
+    )
+    assert differences(expect, RESTRICTED, policy) == ()
+
+
+def test_section_7_expectations_say_how_a_decision_differs(policy: Policy) -> None:
+    expect = read_expectation(
+        {
+            "accepted": True,
+            "recipients": {
+                "jsmith": {
+                    "sees_students": ["S1"],
+                    "reasons": [{"source": "automatic_alert", "via_parent": "Online safety"}],
+                },
+                "pdavies": {"sees_students": ["S1"]},
+            },
+            "withheld": [{"user": "tteach", "reason": "missing_permission"}],
+            "warnings": [{"code": "unknown_student_group", "student_group": "Year 8"}],
+        }
+    )
+    assert differences(expect, RESTRICTED, policy) == (
+        "students jsmith sees: expected S1, got S1, S2",
+        "reasons of jsmith: missing {source: automatic_alert, via_parent: Online safety}",
+        "reasons of jsmith: unexpected {source: automatic_alert, rule: bullying-to-head-of-year, "
+        "matched: {category: Cyberbullying}, via_parent: Bullying}",
+        "students pdavies sees: expected S1, got none of them",
+        "missing withheld {user: tteach, reason: missing_permission}",
+        "unexpected withheld: tteach (automatic alert bullying-to-head-of-year) is restricted to "
+        "students in 7B; none of the incident's students is in them",
+        "missing warning {code: unknown_student_group, student_group: Year 8}",
+        "unexpected warning recipient_cannot_see_students: …",
+        "unexpected warning unknown_student_group: …",
+    )
+
+
+def test_sees_students_of_an_unrestricted_recipient_is_reported(policy: Policy) -> None:
+    expect = read_expectation({"accepted": True, "recipients": {"jsmith": {"sees_students": []}}})
+    decision = Decision("x", "r", True, None, (DECISION.recipients[0],), (), ())
+    assert differences(expect, decision, policy) == (
+        "students jsmith sees: expected none of them, got not restricted",
+    )

@@ -127,7 +127,8 @@ def test_a_schema_invalid_test_file_is_an_input_error_with_file_line_column() ->
         f"{file}:15:26: error: cases[1].expect.recipients.jsmith.access: 'everything' is "
         "not allowed; expected one of: full, needs_key, none",
         f"{file}:16:18: error: cases[1].expect.warnings[0]: 'nobody_alrted' is not allowed "
-        "(did you mean 'nobody_alerted'?); expected one of: recipient_cannot_open, nobody_alerted",
+        "(did you mean 'nobody_alerted'?); expected one of: recipient_cannot_open, "
+        "recipient_cannot_see_students, unknown_student_group, nobody_alerted",
         f"{file}:16:69: error: cases[1].expect.warnings[1].user: '42' is read by YAML as "
         'the number 42; quote it: "42"',
     ]
