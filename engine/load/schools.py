@@ -30,6 +30,15 @@ from alertpolicy.engine.load.files import (
     label_of,
     read_directory,
 )
+from alertpolicy.engine.load.git import (
+    POLICY_PATH_MISSING,
+    path_in_repository,
+    read_blobs,
+    repository_of,
+    resolve_commit,
+    run_git,
+    tree_files,
+)
 
 T = TypeVar("T")
 
@@ -122,6 +131,40 @@ def school_source(
         message = f"{label}/{school} holds no policy file (*.yaml or *.yml)"
         raise PolicyError([Problem("empty-policy", message)])
     return PolicySource(label=label, files=chosen, git=git, shared=f"{TRUST_FOLDER}/")
+
+
+def read_school_git(repo_dir: Path, rev: str, subpath: str, school: str) -> PolicySource:
+    """``school`` of the folder of schools at ``subpath`` (relative to the repository
+    top) as of ``rev``, read straight from git objects (as :func:`~.git.read_git` reads a
+    policy).  Raises :class:`PolicyError` (``policy-path-missing``) when the school or
+    the folder of schools is not there at that revision."""
+    commit = resolve_commit(repo_dir, rev)
+    label = f"{rev}:{subpath}" if subpath else f"{rev}:"
+    spec = f"{commit}:{subpath}" if subpath else f"{commit}^{{tree}}"
+    try:
+        kind = run_git(repo_dir, "cat-file", "-t", spec).decode().strip()
+    except PolicyError:
+        kind = ""
+    blobs = school_files(tree_files(repo_dir, spec), school) if kind == "tree" else {}
+    if not any(path.startswith(f"{school}/") for path in blobs):
+        message = f"{subpath or '.'}/{school} is not a school at revision {rev} ({commit[:12]})"
+        raise PolicyError([Problem(POLICY_PATH_MISSING, message)])
+    paths = sorted(blobs)
+    files = dict(zip(paths, read_blobs(repo_dir, [blobs[p] for p in paths]), strict=True))
+    return school_source(label, files, school, commit[:12])
+
+
+def resolve_school_side(side: str | None, policies: Path, school: str) -> PolicySource:
+    """One side of a comparison of ``school``, as :func:`~.git.resolve_side` resolves a
+    policy's: ``None`` is the folder of schools ``policies`` on disk, an existing folder
+    is another folder of schools, anything else a git revision of the repository holding
+    ``policies``."""
+    if side is None:
+        return read_school(policies, school)
+    if Path(side).is_dir():
+        return read_school(Path(side), school)
+    top = repository_of(policies)
+    return read_school_git(top, side, path_in_repository(top, policies), school)
 
 
 def _is_folder(entry: os.DirEntry[str]) -> bool:
