@@ -64,6 +64,9 @@ class Served(Protocol):
     metrics: ServeMetrics
     token: str | None
 
+    def prepare(self) -> None:
+        """What must work before the service listens."""
+
     def start(self, fall_back: bool = False) -> None:
         """Load (if not loaded yet), then follow the policies."""
 
@@ -138,6 +141,11 @@ class Service:
 
     def _readiness(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
         self.reload_metrics.set_ready(self.coordinator.serving.not_ready is None)
+
+    def prepare(self) -> None:
+        """What must work before the service listens: the first load (refusing an
+        invalid policy with :class:`PolicyError`)."""
+        self.load()
 
     def load(self, fall_back: bool = False) -> None:
         """The first load (after a first fetch, for a policy in git); see

@@ -107,7 +107,7 @@ def _run_one(settings: ServeSettings, sock: socket) -> None:
     except OSError as error:
         raise StartError(str(error)) from error
     try:
-        service.load()
+        service.prepare()
     except ReloadWorkerFailed as error:
         service.close()
         raise StartError(str(error)) from error

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -45,6 +47,9 @@ from alertpolicy.engine.serve.status import log_outcome, policy_status
 from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
 
 log = logging.getLogger("alertpolicy.serve")
+
+LOADER_STOP_SECONDS = 30.0
+"""How long stopping waits for the school being loaded when the service stops."""
 
 
 class SchoolsService:
@@ -106,6 +111,8 @@ class SchoolsService:
         self.queue = ReloadQueue(self.schools.reload, settings.debounce_ms / 1000)
         self.watcher: SchoolsWatcher | None = None
         self._commit: str | None = None
+        self._loader: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def _subscribers(self, school: str) -> Sequence[Subscriber]:
         """What a school's coordinator tells after each reload."""
@@ -131,31 +138,52 @@ class SchoolsService:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def load(self, fall_back: bool = False) -> None:
-        """The first load of every school (after a first fetch, for schools in git)."""
+    def prepare(self) -> None:
+        """What must work before the service listens: for schools in git, a first fetch
+        (:class:`StartError` if it fails and nothing was fetched before)."""
         if self.poller is not None:
             if self.poller.commit is None:
                 first_fetch(self.poller)
             self._commit = self.poller.commit
-        self.schools.start()
 
     def start(self, fall_back: bool = False) -> None:
-        """Load every school (if not loaded yet), then follow them all."""
+        """Load every school on a thread of its own, then follow them all.
+
+        The service answers meanwhile: ``/healthz`` 200, ``/readyz`` 503 (the schools are
+        being loaded), each school's routes 503 until its policy is loaded.  The watcher
+        takes its first look before the schools are read, so that nothing changed while
+        they load is missed (the changes wait for the reload threads).
+        """
         policies = self.settings.policies_dir
         if self.poller is None and policies is not None:
             self.watcher = SchoolsWatcher(
                 policies, self.schools.names, self._changed, self.schools.refresh
             )
-        if not self.schools.started:
-            self.load(fall_back)
-        self.queue.start()
-        if self.watcher is not None:
             self.watcher.start()
-        if self.poller is not None:
-            self.poller.start()
+        self._loader = threading.Thread(target=self._load, name="schools-load", daemon=True)
+        self._loader.start()
+
+    def _load(self) -> None:
+        try:
+            self.prepare()
+            started = time.monotonic()
+            self.schools.start()
+            seconds = time.monotonic() - started
+            log.info("%d schools loaded in %.1f s", len(self.schools.names()), seconds)
+        except Exception:  # the service still answers, saying it is not ready
+            log.exception("loading the schools' policies failed")
+        finally:
+            if not self._closing.is_set():
+                self.queue.start()
+                if self.poller is not None:
+                    self.poller.start()
 
     def request_reload(self, force: bool) -> None:
-        """Look at every school now (a signal): new schools start, changed ones reload."""
+        """Look at every school soon (a signal): new schools start, changed ones reload.
+        Never blocks (it may be called on the event loop)."""
+        threading.Thread(target=self._look_again, name="schools-look", daemon=True).start()
+
+    def _look_again(self) -> None:
         if self.poller is not None:
             self.poller.fetch_now()
         self.schools.refresh()
@@ -173,12 +201,15 @@ class SchoolsService:
 
     def close(self) -> None:
         """Stop following, reloading and serving; close the decision log."""
+        self._closing.set()
+        self.schools.close()
+        if self._loader is not None:
+            self._loader.join(timeout=LOADER_STOP_SECONDS)
         if self.poller is not None:
             self.poller.stop()
         if self.watcher is not None:
             self.watcher.stop()
         self.queue.stop()
-        self.schools.close()
         if self.decision_log is not None:
             self.decision_log.close()
 

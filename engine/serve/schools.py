@@ -80,6 +80,7 @@ class SchoolRegistry:
         self._lock = threading.Lock()
         self._adding = threading.Lock()
         self._closed = False
+        self._loaded = 0
 
     def names(self) -> tuple[str, ...]:
         """Every school served, sorted."""
@@ -130,7 +131,8 @@ class SchoolRegistry:
         if self._closed:
             return "the service is shutting down"
         if not self.started:
-            return "the schools' policies are being loaded"
+            loaded, known = self._loaded, len(self._schools)
+            return f"the schools' policies are being loaded ({loaded} of {known})"
         down = []
         for name in self.names():
             serving = self._schools[name].coordinator.serving
@@ -162,6 +164,8 @@ class SchoolRegistry:
         built = self.builder.prebuild(sources)
         log.info("built %d of %d schools' policies at once", built, len(sources))
         for school in created:
+            if self._closed:
+                return
             self._start(school)
 
     def _create(self, name: str) -> School:
@@ -186,3 +190,4 @@ class SchoolRegistry:
             school.coordinator.start(fall_back=True)
         except (PolicyError, ReloadWorkerFailed) as error:
             school.coordinator.failed_start(error)
+        self._loaded += 1

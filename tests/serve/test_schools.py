@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.serve.fleet_support import (
@@ -18,7 +19,7 @@ from tests.serve.fleet_support import (
     trust_copy,
     tteach_chosen,
 )
-from tests.serve.support import incident, wait_until
+from tests.serve.support import incident, wait_until, watch_list_policy
 
 pytestmark = pytest.mark.slow
 
@@ -187,3 +188,22 @@ def test_with_two_workers_every_worker_serves_each_schools_edit(
     )
     assert all(server.revisions()["oakfield"] == before["oakfield"] for _ in range(8))
     assert server.alerted("riverside")["jsmith"] == "Joan Smarter"
+
+
+def test_while_the_schools_load_it_is_alive_but_not_ready(start: Start, schools: Path) -> None:
+    watch_list_policy(schools / "bigschool", rules=20_000)
+    server = start(ready=False)
+    assert wait_until(lambda: _answers(server, "/healthz"), seconds=30)
+    readyz = server.client.get("/readyz")  # the large school takes seconds to load
+    assert readyz.status_code == 503
+    assert "the schools' policies are being loaded" in readyz.json()["reason"]
+    assert server.decide_for("oakfield", self_harm()).status_code == 503
+    server.wait_ready()
+    assert server.alerted("oakfield")["jsmith"] == "Jane Smith"
+
+
+def _answers(server: SchoolsServer, path: str) -> bool:
+    try:
+        return server.client.get(path).status_code == 200
+    except httpx.TransportError:
+        return False
