@@ -53,7 +53,7 @@ class CompiledPolicy:
             (rule, matched): conditions[rule].reason(matched)
             for rule, matched in self.index.fixed_matched.items()
         }
-        self.membership = rules.Membership(policy)
+        membership = rules.Membership(policy)  # only while compiling: its caches are large
         self.permissions = rules.Permissions(policy)
         self.group_names = rules.GroupNames(policy)
         self.restrictions: Mapping[str, tuple[str, ...]] = {
@@ -63,22 +63,22 @@ class CompiledPolicy:
         }
         """The class restriction of each restricted user."""
         self.alert_group_members: dict[str, tuple[str, ...]] = {
-            name: tuple(sorted(self.membership.alert_group_members(name)))
+            name: tuple(sorted(membership.alert_group_members(name)))
             for name in policy.alert_groups
         }
         self.rule_active_by_group: tuple[GroupUsers, ...] = ()
         """Per rule: (user group, unrestricted, restricted) active notified users."""
         self.rule_inactive: tuple[tuple[str, ...], ...] = ()
         """Per rule: the inactive users it notifies."""
-        self._notified_tables()
+        self._notified_tables(membership)
         self.matcher = DurableMatcher(policy.revision or "unversioned", self.trigger_keys)
 
-    def _notified_tables(self) -> None:
+    def _notified_tables(self, membership: rules.Membership) -> None:
         users = self.policy.users
         split: dict[tuple[str, ...], tuple[GroupUsers, tuple[str, ...]]] = {}
         tables = []
         for rule in self.policy.automatic_alerts:
-            ids = tuple(sorted(self.membership.notified(rule.notify)))
+            ids = tuple(sorted(membership.notified(rule.notify)))
             if ids not in split:  # rules notifying the same people share the tables
                 inactive = tuple(u for u in ids if not users[u].active)
                 split[ids] = (self._by_group(u for u in ids if users[u].active), inactive)

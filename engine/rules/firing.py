@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from alertpolicy.engine.model import MatchMode, Policy, Reason, TriggerKind
+from alertpolicy.engine.model import MatchMode, Policy, Reason, TriggerKind, frozen_map
 
 Matched = tuple[tuple[str, str], ...]
 """A fired rule's ``matched``: (kind, smallest matching incident value) pairs, by kind."""
@@ -41,7 +42,7 @@ def accepted_categories(
 # ------------------------------------------------------------------ firing (4.2, 7.1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Condition:
     """When one automatic alert fires: the incident values each kind it lists accepts."""
 
@@ -110,6 +111,17 @@ class Condition:
         return Reason("automatic_alert", rule=self.rule, matched=matched, via_parent=parent)
 
 
+NO_PARENTS: Mapping[str, str] = frozen_map()
+"""The ``via_parent`` of every condition that accepts no sub-category by its parent."""
+
+
+@lru_cache(maxsize=65_536)
+def _values(values: tuple[str, ...]) -> frozenset[str]:
+    """``values`` as a set, the same set object for the same values: a provider serving
+    many schools holds each school's conditions, and most repeat one another's."""
+    return frozenset(values)
+
+
 def conditions(policy: Policy) -> tuple[Condition, ...]:
     """The :class:`Condition` of every automatic alert of ``policy``, in policy order."""
     children = subcategories(policy)
@@ -117,17 +129,17 @@ def conditions(policy: Policy) -> tuple[Condition, ...]:
     for rule in policy.automatic_alerts:
         when = rule.when
         accepts: dict[TriggerKind, frozenset[str]] = {}
-        via: dict[str, str] = {}
+        via: Mapping[str, str] = NO_PARENTS
         if when.categories:
             if children:
                 accepted = accepted_categories(when.categories, children)
-                via = {c: p for c, p in accepted.items() if p is not None}
-                accepts["category"] = frozenset(accepted)
+                via = {c: p for c, p in accepted.items() if p is not None} or NO_PARENTS
+                accepts["category"] = _values(tuple(sorted(accepted)))
             else:
-                accepts["category"] = frozenset(when.categories)
+                accepts["category"] = _values(tuple(sorted(when.categories)))
         if when.students:
-            accepts["student"] = frozenset(when.students)
+            accepts["student"] = _values(tuple(sorted(when.students)))
         if when.student_groups:
-            accepts["student_group"] = frozenset(when.student_groups)
+            accepts["student_group"] = _values(tuple(sorted(when.student_groups)))
         out.append(Condition(rule.id, rule.match, accepts, via))
     return tuple(out)

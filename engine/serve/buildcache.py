@@ -30,9 +30,11 @@ PRUNE_EVERY = 60.0
 """Seconds between two sweeps for answers to remove."""
 
 
-def build_key(source: PolicySource, with_coverage: bool) -> str:
-    """The key of the answer for ``source`` (built with or without a coverage summary)."""
-    parts = (revision_of(source), source.label, source.shared or "", str(with_coverage))
+def build_key(source: PolicySource, with_coverage: bool, slim: bool = False) -> str:
+    """The key of the answer for ``source`` (built with or without a coverage summary,
+    slimmed for serving or not)."""
+    parts = [revision_of(source), source.label, source.shared or "", str(with_coverage)]
+    parts += ["slim"] if slim else []
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
@@ -54,17 +56,19 @@ class BuildCache:
             os.utime(path)
         return data
 
-    def has(self, source: PolicySource, with_coverage: bool) -> bool:
+    def has(self, source: PolicySource, with_coverage: bool, slim: bool = False) -> bool:
         """Whether an answer for ``source`` is kept (see :meth:`find`)."""
-        keys = [build_key(source, True)] + ([] if with_coverage else [build_key(source, False)])
-        return any((self.folder / f"{key}.pickle").exists() for key in keys)
+        return any(
+            (self.folder / f"{k}.pickle").exists() for k in _keys(source, with_coverage, slim)
+        )
 
-    def find(self, source: PolicySource, with_coverage: bool) -> bytes | None:
+    def find(self, source: PolicySource, with_coverage: bool, slim: bool = False) -> bytes | None:
         """The answer for ``source``: one with a coverage summary serves either need."""
-        found = self.get(build_key(source, True))
-        if found is None and not with_coverage:
-            found = self.get(build_key(source, False))
-        return found
+        for key in _keys(source, with_coverage, slim):
+            found = self.get(key)
+            if found is not None:
+                return found
+        return None
 
     def put(self, key: str, data: bytes) -> None:
         """Keep ``data`` under ``key`` (written whole, then renamed into place)."""
@@ -93,3 +97,8 @@ class BuildCache:
                 with contextlib.suppress(OSError):
                     if now - entry.stat().st_mtime > KEEP_SECONDS:
                         os.unlink(entry.path)
+
+
+def _keys(source: PolicySource, with_coverage: bool, slim: bool) -> list[str]:
+    """The keys of the answers that serve a need, the best first."""
+    return [build_key(source, coverage, slim) for coverage in (True, False)[: 2 - with_coverage]]

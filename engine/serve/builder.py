@@ -83,7 +83,8 @@ class RevisionBuilder:
 
     ``with_coverage`` makes every build summarise the revision for the coverage guard;
     without it, :meth:`summarised` makes the summaries only when the guard needs them.
-    ``cache`` shares built revisions with the service's other workers.
+    ``cache`` shares built revisions with the service's other workers; ``slim`` keeps
+    only what serving needs (:func:`.slim.served`).
     """
 
     def __init__(
@@ -97,8 +98,10 @@ class RevisionBuilder:
         niceness: int = RELOAD_NICENESS,
         on_child_failure: Callable[[str], None] | None = None,
         cache: BuildCache | None = None,
+        slim: bool = False,
     ) -> None:
         self.with_coverage = with_coverage
+        self.slim = slim
         self.tuning = tuning
         self.attempts = attempts
         self.backoff = backoff
@@ -134,7 +137,7 @@ class RevisionBuilder:
         cache = self.cache
         if cache is None:
             return 0
-        todo = [s for s in sources if not cache.has(s, self.with_coverage)]
+        todo = [s for s in sources if not cache.has(s, self.with_coverage, self.slim)]
         batches = [tuple(todo[n : n + BATCH]) for n in range(0, len(todo), BATCH)]
         workers = parallel or len(os.sched_getaffinity(0))
 
@@ -156,11 +159,11 @@ class RevisionBuilder:
             return self._retried(sources, with_coverage)
         answers: list[bytes] = []
         for source in sources:
-            found = cache.find(source, with_coverage)
+            found = cache.find(source, with_coverage, self.slim)
             if found is None:
-                key = build_key(source, with_coverage)
+                key = build_key(source, with_coverage, self.slim)
                 with cache.building(key):
-                    found = cache.find(source, with_coverage)
+                    found = cache.find(source, with_coverage, self.slim)
                     if found is None:
                         [found] = self._retried([source], with_coverage)
                         cache.put(key, found)
@@ -194,9 +197,10 @@ class RevisionBuilder:
     ) -> list[bytes | str]:
         reader, writer = self._context.Pipe(duplex=False)
         folder = into.folder if into is not None else None
+        niceness = self.niceness if into is None else 0
         child = self._context.Process(  # type: ignore[attr-defined]
             target=reloadchild.build_in_child,
-            args=(sources, with_coverage, writer, self.niceness if into is None else 0, folder),
+            args=(sources, with_coverage, writer, niceness, folder, self.slim),
             name=reloadchild.PROCESS_NAME,
             daemon=True,
         )

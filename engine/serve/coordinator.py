@@ -114,9 +114,10 @@ class Coordinator:
 
     # ---------------------------------------------------------------- reloading
 
-    def start(self, fall_back: bool = False) -> ReloadOutcome:
-        """The first load: serve the policy on disk, unless it trips the guard against
-        the kept revision, which then serves while the new one is held.
+    def start(self, fall_back: bool = False, source: PolicySource | None = None) -> ReloadOutcome:
+        """The first load: serve the policy on disk (or ``source``, just read from the
+        origin), unless it trips the guard against the kept revision, which then serves
+        while the new one is held.
 
         Raises :class:`PolicyError` for an invalid policy and
         :class:`ReloadWorkerFailed` when it could not be built at all; with
@@ -125,9 +126,8 @@ class Coordinator:
         """
         with self._reload_lock:
             at = utc_now()
-            source = None
             try:
-                source = self._read()
+                source = source or self._read()
                 candidate = self.builder.build(source)
             except (PolicyError, ReloadWorkerFailed) as error:
                 kept = self._kept(None, source.label if source else self._label())
@@ -138,7 +138,7 @@ class Coordinator:
                 outcome = dataclasses.replace(outcome, ok=False, errors=problems)
                 self._tell(outcome)
                 return outcome
-            kept = self._kept(candidate, candidate.source.label)
+            kept = self._kept(candidate, candidate.label)
             held = None
             if kept is not None:
                 reasons, candidate = self._compare(kept, candidate)

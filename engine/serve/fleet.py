@@ -82,6 +82,7 @@ class SchoolsService:
             tuning=tuning,
             on_child_failure=lambda _why: self.reload_metrics.child_failures.inc(),
             cache=BuildCache(settings.build_cache) if settings.build_cache else None,
+            slim=True,
         )
         self.mirror = git_mirror(settings)
         self.poller: GitPoller | None = None

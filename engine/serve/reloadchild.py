@@ -22,6 +22,7 @@ from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.errors import ProblemsError
 from alertpolicy.engine.load.files import PolicySource
 from alertpolicy.engine.serve.buildcache import BuildCache, build_key
+from alertpolicy.engine.serve.slim import served
 
 PROCESS_NAME = "policy-reload"
 """The name ``ps``/``top`` show for a reload child (Linux)."""
@@ -34,12 +35,14 @@ def build_in_child(
     answer: Connection,
     niceness: int,
     into: Path | None = None,
+    slim: bool = False,
 ) -> None:
     """Load and check each of ``sources`` (and summarise it for the coverage guard) and
     send back the list of their answers, in order, each pickled on its own:
     ``(ANSWERED, (policy, coverage))`` or ``(PROBLEMS, error)``.  With ``into`` (a
     :class:`BuildCache` folder) each answer is kept there instead, and only the list of
-    their keys is sent.
+    their keys is sent.  With ``slim``, each policy is sent without what only people read
+    (:func:`.slim.served`): where each definition is, and descriptions.
 
     Anything else that goes wrong sends nothing: the parent sees a child that ended
     without an answer, as when it is killed.
@@ -56,14 +59,14 @@ def build_in_child(
         try:
             policy = load_source(source)
             coverage = coverage_of(policy) if with_coverage else None
-            payload: tuple[str, object] = (ANSWERED, (policy, coverage))
+            payload: tuple[str, object] = (ANSWERED, (served(policy) if slim else policy, coverage))
         except ProblemsError as error:
             payload = (PROBLEMS, error)
         data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
         if cache is None:
             answers.append(data)
             continue
-        key = build_key(source, with_coverage)
+        key = build_key(source, with_coverage, slim)
         cache.put(key, data)
         answers.append(key)
     answer.send_bytes(pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL))

@@ -155,22 +155,24 @@ class SchoolRegistry:
     def _add(self, names: Sequence[str]) -> None:
         """Create, build (all at once) and start the schools ``names``."""
         created = [self._create(name) for name in names]
-        sources: list[PolicySource] = []
+        sources: dict[str, PolicySource] = {}
         for school in created:
             try:
-                sources.append(school.coordinator.origin.read())
+                sources[school.name] = school.coordinator.origin.read()
             except PolicyError:
                 continue  # reported when the school starts
-        built = self.builder.prebuild(sources)
+        built = self.builder.prebuild(list(sources.values()))
         log.info("built %d of %d schools' policies at once", built, len(sources))
         for school in created:
             if self._closed:
                 return
-            self._start(school)
+            self._start(school, sources.pop(school.name, None))
 
     def _create(self, name: str) -> School:
         origin = self.origin_of(name)
-        accepted = AcceptedStore(self.state_dir, origin.key) if self.state_dir else None
+        accepted = None
+        if self.state_dir is not None:
+            accepted = AcceptedStore(self.state_dir, origin.key, sync=False)
         coordinator = Coordinator(
             origin,
             self.builder,
@@ -185,9 +187,9 @@ class SchoolRegistry:
             self._schools[name] = school
         return school
 
-    def _start(self, school: School) -> None:
+    def _start(self, school: School, source: PolicySource | None) -> None:
         try:
-            school.coordinator.start(fall_back=True)
+            school.coordinator.start(fall_back=True, source=source)
         except (PolicyError, ReloadWorkerFailed) as error:
             school.coordinator.failed_start(error)
         self._loaded += 1
