@@ -90,6 +90,76 @@ def load_or_exit(policy_dir: Path, fmt: str = "text") -> Any:
         fail_input(error, fmt)
 
 
+# ------------------------------------------------------------------- many schools
+
+DEFAULT_POLICIES = Path("policies")
+
+
+def school_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--policies DIR`` and ``--school NAME`` options (a folder of schools)."""
+    func = click.option(
+        "--school",
+        metavar="NAME",
+        help="One school of --policies (default policies/), read with its trust/ layer.",
+    )(func)
+    return click.option(
+        "--policies",
+        "policies_dir",
+        type=click.Path(path_type=Path),
+        help="A folder of schools: one subfolder each, and an optional shared trust/ layer.",
+    )(func)
+
+
+def chosen_schools(
+    policies_dir: Path | None, school: str | None, one: bool = False, on_disk: bool = True
+) -> tuple[Path, tuple[str, ...]] | None:
+    """The folder of schools and the schools asked for (``--school``, else every one);
+    ``None`` when the command is about one policy.  A usage error (exit 2) when
+    ``--policy`` or a DIR is given too, when ``one`` school is needed and none is named,
+    or when the school is not there."""
+    from alertpolicy.engine.load.schools import school_folders, unknown_school
+
+    if policies_dir is None and school is None:
+        return None
+    ctx = click.get_current_context()
+    given = [
+        f"--{name.removesuffix('_dir')}" if name == "policy_dir" else name.upper()
+        for name in ("policy_dir", "directory")
+        if ctx.params.get(name) is not None
+        and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        raise click.UsageError(
+            f"{' and '.join(given)} (one policy) cannot be combined with --policies or "
+            "--school (schools of a folder of schools)"
+        )
+    policies = policies_dir or DEFAULT_POLICIES
+    try:
+        names, _misnamed = school_folders(policies)
+    except ProblemsError as error:
+        fail_input(error)
+    if school is not None and school not in names and on_disk:
+        raise click.BadParameter(
+            unknown_school(school, names, str(policies)).message, param_hint="'--school'"
+        )
+    if school is None and one:
+        raise click.UsageError(f"say which school of {policies}: --school NAME")
+    return policies, (school,) if school else names
+
+
+def load_school_or_exit(policies: Path, school: str, fmt: str = "text") -> Any:
+    """Load and check ``school`` (with the trust layer), or render its errors and exit 2."""
+    from alertpolicy.engine.check.build import load_source
+    from alertpolicy.engine.load.schools import read_school
+    from alertpolicy.engine.serve.tuning import collector_paused
+
+    try:
+        with collector_paused():
+            return load_source(read_school(policies, school))
+    except ProblemsError as error:
+        fail_input(error, fmt)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="alertpolicy")
 def main() -> None:
@@ -105,18 +175,45 @@ def main() -> None:
 @main.command("check")
 @click.argument("directory", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 @policy_option
+@school_options
 @click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings as well as errors.")
 @format_option("text", "json", "github")
-def check(directory: Path | None, policy_dir: Path, strict: bool, fmt: str) -> None:
+def check(
+    directory: Path | None,
+    policy_dir: Path,
+    policies_dir: Path | None,
+    school: str | None,
+    strict: bool,
+    fmt: str,
+) -> None:
     """Check a policy: schema, references and safeguarding lint. Reports every problem.
 
-    DIR defaults to --policy. Exit 0 when there are no errors (and no warnings with
-    --strict), 1 when there are, 2 when DIR does not exist.
+    DIR defaults to --policy. With --policies, every school (or the one --school names)
+    is checked with the trust layer. Exit 0 when there are no errors (and no warnings
+    with --strict), 1 when there are, 2 when DIR does not exist.
     """
-    from alertpolicy.engine.check.findings import check_directory
+    from alertpolicy.engine.check.findings import check_directory, check_school
     from alertpolicy.engine.check.render import check_annotations, check_json, check_lines
     from alertpolicy.engine.serve.tuning import collector_paused
 
+    schools = chosen_schools(policies_dir, school)
+    if schools is not None:
+        policies, names = schools
+        failed, reports = False, []
+        for name in names:
+            with collector_paused():
+                found = check_school(policies, name)
+            failed = failed or found.failed(strict)
+            label = os.path.relpath(policies / name).replace(os.sep, "/") + "/"
+            if fmt == "json":
+                reports.append({"school": name, **check_json(found, label, strict)})
+            elif fmt == "github":
+                click.echo("\n".join(check_annotations(found, label, strict)))
+            else:
+                click.echo("\n".join(check_lines(found, label, strict, _output_style())))
+        if fmt == "json":
+            emit_json(reports[0] if school else {"ok": not failed, "schools": reports})
+        sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
     target = directory or policy_dir
     if not target.is_dir():
         raise click.BadParameter(f"policy directory {target} does not exist", param_hint="DIR")
@@ -209,6 +306,7 @@ def _names_in_policy(kind: str) -> Callable[..., list[CompletionItem]]:
     help="Show the own triggers of every user in a user group (repeatable).",
 )
 @policy_option
+@school_options
 @format_option("text", "json")
 def who(
     categories: tuple[str, ...],
@@ -218,6 +316,8 @@ def who(
     users: tuple[str, ...],
     user_groups: tuple[str, ...],
     policy_dir: Path,
+    policies_dir: Path | None,
+    school: str | None,
     fmt: str,
 ) -> None:
     """Who is alerted, and who withheld, for an incident with these triggers, and why.
@@ -242,7 +342,11 @@ def who(
             "say what to ask about: --category, --student, --student-group, --alert-group, "
             "--user or --user-group"
         )
-    policy = load_or_exit(policy_dir, fmt)
+    schools = chosen_schools(policies_dir, school, one=True)
+    if schools is not None:
+        policy = load_school_or_exit(schools[0], schools[1][0], fmt)
+    else:
+        policy = load_or_exit(policy_dir, fmt)
     _check_names("--category", categories, policy.categories)
     _check_names("--alert-group", alert_groups, policy.alert_groups)
     _check_names("--user", users, policy.users)
@@ -268,7 +372,9 @@ def who(
     sys.exit(EXIT_OK)
 
 
-def _load_sides(base: str, head: str | None, policy_dir: Path, fmt: str) -> tuple[Any, Any]:
+def _load_sides(
+    base: str, head: str | None, policy_dir: Path, fmt: str, school: str | None = None
+) -> tuple[Any, Any]:
     """Both sides of a comparison (directory or git revision): (policy, label) each.
 
     With two cores or more the head side loads in a second process meanwhile (started by
@@ -283,13 +389,13 @@ def _load_sides(base: str, head: str | None, policy_dir: Path, fmt: str) -> tupl
     try:
         with collector_paused():
             if len(os.sched_getaffinity(0)) < 2:
-                sides = load_side(base, policy_dir), load_side(head, policy_dir)
+                sides = load_side(base, policy_dir, school), load_side(head, policy_dir, school)
             else:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["alertpolicy.engine.check.sides"])
                 with context.Pool(1, initializer=gc.disable) as pool:
-                    head_side = pool.apply_async(load_side, (head, policy_dir))
-                    sides = load_side(base, policy_dir), head_side.get()
+                    head_side = pool.apply_async(load_side, (head, policy_dir, school))
+                    sides = load_side(base, policy_dir, school), head_side.get()
     except ProblemsError as error:
         fail_input(error, fmt)
     gc.freeze()  # both policies live until the command ends: the collector can skip them
@@ -300,25 +406,38 @@ def _load_sides(base: str, head: str | None, policy_dir: Path, fmt: str) -> tupl
 @click.argument("base")
 @click.argument("head", required=False)
 @policy_option
+@school_options
 @format_option("text", "markdown", "json", "html")
 @click.option(
     "--exit-code",
     is_flag=True,
     help="Exit 1 when any alert, withheld status, access or setting changes.",
 )
-def diff(base: str, head: str | None, policy_dir: Path, fmt: str, exit_code: bool) -> None:
+def diff(
+    base: str,
+    head: str | None,
+    policy_dir: Path,
+    policies_dir: Path | None,
+    school: str | None,
+    fmt: str,
+    exit_code: bool,
+) -> None:
     """Whose alerts change between two policy revisions, per trigger, and why.
 
     BASE and HEAD are each a directory or a git revision (main, HEAD~1, origin/main) of
     the repository holding the policy, read at the --policy path; HEAD defaults to the
-    working tree. --format html writes one self-contained page (for a pull request's
-    artifacts). With --exit-code: exit 1 when any alert, withheld status, access or
-    setting changes, 0 when none; 2 on input errors (an invalid policy on either side).
+    working tree. With --school, each side is that school of the folder of schools
+    --policies (a directory side is another folder of schools), with the trust layer.
+    --format html writes one self-contained page (for a pull request's artifacts). With
+    --exit-code: exit 1 when any alert, withheld status, access or setting changes, 0 when
+    none; 2 on input errors (an invalid policy on either side).
     """
     from alertpolicy.engine.audit.diff import diff_policies
     from alertpolicy.engine.audit.diffview import diff_markdown, diff_text
 
-    (base_policy, base_label), (head_policy, head_label) = _load_sides(base, head, policy_dir, fmt)
+    schools = chosen_schools(policies_dir, school, one=True, on_disk=False)
+    where, name = (schools[0], schools[1][0]) if schools else (policy_dir, None)
+    (base_policy, base_label), (head_policy, head_label) = _load_sides(base, head, where, fmt, name)
     result = diff_policies(base_policy, head_policy, labels=(base_label, head_label))
     if fmt == "json":
         emit_json(result.to_json())
@@ -403,6 +522,7 @@ def report(policy_dir: Path, html_dir: Path) -> None:
 @main.command("test")
 @click.argument("directory", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 @policy_option
+@school_options
 @click.option(
     "--run",
     "pattern",
@@ -421,6 +541,8 @@ def report(policy_dir: Path, html_dir: Path) -> None:
 def run_tests(
     directory: Path | None,
     policy_dir: Path,
+    policies_dir: Path | None,
+    school: str | None,
     pattern: str | None,
     coverage: bool,
     require_tests: bool,
@@ -431,11 +553,15 @@ def run_tests(
     DIR defaults to --policy. Exit 0 when every case passes (no test case at all is a
     notice, and exit 0, unless --require-tests), 1 when any fails or --run selects none,
     2 when the policy or a test file is invalid. --format junit writes JUnit XML for CI
-    systems; github writes workflow annotations at the failing cases.
+    systems; github writes workflow annotations at the failing cases. With --policies,
+    every school's own tests run (or those of the school --school names).
     """
     from alertpolicy.engine.policytest.report import suite_annotations, suite_junit, suite_text
     from alertpolicy.engine.policytest.suite import run_policy_tests
 
+    schools = chosen_schools(policies_dir, school)
+    if schools is not None:
+        _test_schools(*schools, pattern, coverage, require_tests, fmt)
     target = directory or policy_dir
     policy = load_or_exit(target, fmt)
     try:
@@ -453,6 +579,50 @@ def run_tests(
         )
         click.echo("\n".join(lines + (["", *report.lines()] if report else [])))
     sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
+
+
+def _test_schools(
+    policies: Path,
+    names: tuple[str, ...],
+    pattern: str | None,
+    coverage: bool,
+    require_tests: bool,
+    fmt: str,
+) -> NoReturn:
+    """``test`` for each school of ``names`` in turn, one report (exits)."""
+    from xml.etree import ElementTree
+
+    from alertpolicy.engine.policytest.report import suite_annotations, suite_junit, suite_text
+    from alertpolicy.engine.policytest.suite import run_policy_tests
+
+    ok, found, junit = True, [], ElementTree.Element("testsuites", name="alertpolicy test")
+    for name in names:
+        policy = load_school_or_exit(policies, name, fmt)
+        try:
+            result = run_policy_tests(policy, policies / name, pattern, require_tests)
+        except ProblemsError as error:
+            fail_input(error, fmt)
+        ok = ok and result.ok
+        report = result.coverage(policy) if coverage else None
+        if fmt == "json":
+            found.append({"school": name, **result.to_json()})
+            found[-1].update({"coverage": report.to_json()} if report else {})
+        elif fmt == "junit":
+            junit.extend(ElementTree.fromstring(suite_junit(result)))
+        elif fmt == "github":
+            click.echo("\n".join(suite_annotations(result)))
+        else:
+            lines = [f"{name}:", *suite_text(result, _output_style())]
+            click.echo("\n".join(lines + (["", *report.lines()] if report else [])) + "\n")
+    if fmt == "json":
+        emit_json(found[0] if len(names) == 1 else {"ok": ok, "schools": found})
+    elif fmt == "junit":
+        cases = list(junit.iter("testcase"))
+        junit.set("tests", str(len(cases)))
+        junit.set("failures", str(sum(c.find("failure") is not None for c in cases)))
+        junit.set("errors", str(sum(c.find("error") is not None for c in cases)))
+        click.echo(ElementTree.tostring(junit, encoding="unicode", xml_declaration=True))
+    sys.exit(EXIT_OK if ok else EXIT_FINDINGS)
 
 
 @main.command("fmt")
@@ -642,7 +812,31 @@ def evaluate(source: str, policy_dir: Path, fmt: str) -> None:
     show_default=True,
     help="Seconds a client may take to send its request line and headers (then: 408).",
 )
+@click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(path_type=Path),
+    help="Serve every school of this folder (one subfolder each, plus an optional shared "
+    "trust/ layer) under /v1/schools/{school}/..., instead of one --policy.",
+)
+@click.option(
+    "--policy-git",
+    metavar="REPO",
+    help="Serve the policy from this git repository (a path or any URL git can fetch), "
+    "fetched every --git-poll seconds; --policy or --policies is the folder inside it.",
+)
+@click.option("--ref", "git_ref", default="main", show_default=True, help="Branch or tag to serve.")
+@click.option(
+    "--git-poll",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between two fetches of --policy-git (POST /-/reload fetches at once).",
+)
+@click.pass_context
 def serve(
+    ctx: click.Context,
     policy_dir: Path,
     host: str,
     port: int,
@@ -657,6 +851,10 @@ def serve(
     state_dir: str | None,
     max_header_bytes: int,
     header_timeout: float,
+    policies_dir: Path | None,
+    policy_git: str | None,
+    git_ref: str,
+    git_poll: float,
 ) -> None:
     """Serve decisions over HTTP, hot-reloading the policy when its files change.
 
@@ -667,7 +865,8 @@ def serve(
     more than --max-route-loss of the alert routes removed) is held until accepted with
     POST /-/reload {"accept": "<revision>"}. SIGHUP rebuilds (with --workers N, every
     worker). An invalid policy, a port in use or an unusable file at start: a message and
-    exit code 2, before anything listens.
+    exit code 2, before anything listens. --policies serves many schools, each loaded,
+    checked and reloaded on its own; --policy-git follows a branch of a git repository.
     """
     from alertpolicy.engine.errors import PolicyError, StartError
     from alertpolicy.engine.serve.entry import run
@@ -687,13 +886,21 @@ def serve(
         debounce_ms=debounce_ms,
         log_level=log_level,
         workers=workers,
+        policies_dir=policies_dir,
+        policy_git=policy_git,
+        git_ref=git_ref,
+        git_poll=git_poll,
     )
+    given = ctx.get_parameter_source("policy_dir") is not click.core.ParameterSource.DEFAULT
+    if policies_dir is not None and given:
+        raise click.UsageError("give --policy (one policy) or --policies (schools), not both")
+    if policies_dir is not None and policy_git is None and not policies_dir.is_dir():
+        raise click.BadParameter(f"{policies_dir} is not a folder", param_hint="'--policies'")
     try:
         run(settings, host, port)
     except PolicyError as error:
-        click.echo(
-            f"alertpolicy serve: the policy in {policy_dir} is invalid; not serving", err=True
-        )
+        where = policy_git or policies_dir or policy_dir
+        click.echo(f"alertpolicy serve: the policy in {where} is invalid; not serving", err=True)
         fail_input(error)
     except StartError as error:
         click.echo(f"alertpolicy serve: error: {error}", err=True)

@@ -19,7 +19,7 @@ Severity = Literal["error", "warning"]
 PathItem = str | int
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Location:
     """A place in a policy file: path as given to the user, 1-based line and column."""
 
@@ -29,6 +29,10 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+    def __reduce__(self) -> tuple[type[Location], tuple[str, int, int]]:
+        # Pickled as a constructor call (fast), not slot by slot (many per policy).
+        return Location, (self.file, self.line, self.column)
 
 
 @dataclass(frozen=True)

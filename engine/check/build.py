@@ -122,12 +122,36 @@ def build_policy(
     for problem in problems:
         if problem.location is not None:
             broken.setdefault(problem.location.file, set()).add(problem.path[:2])
+    problems.extend(_shared_layer_problems(source, documents))
     merged = merge(documents, broken)
     problems.extend(merged.problems)
     problems.extend(reference_problems(merged))
     if problems:
         raise PolicyError(problems)
     return _policy(source, merged)
+
+
+SHARED_SECTIONS = ("users", "user_groups", "alert_groups")
+"""What a layer several policies share (a trust's ``trust/``) may define."""
+
+
+def _shared_layer_problems(source: PolicySource, documents: list[Document]) -> Iterator[Problem]:
+    """A section of a shared layer's file that only a school's own policy may define."""
+    if not source.shared:
+        return
+    for document in documents:
+        if not document.relpath.startswith(source.shared):
+            continue
+        for section in sorted(set(document.data) - set(SHARED_SECTIONS)):
+            yield Problem(
+                "shared-section",
+                f"{section}: the shared layer {source.shared} may define only users, user "
+                f"groups and alert groups, which every school may name; move {section} into "
+                "each school's own folder",
+                document.location((section,), key=True),
+                path=(section,),
+                value=section,
+            )
 
 
 def _loose_boolean_problems(

@@ -20,6 +20,7 @@ from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.check.lint import lint_policy
 from alertpolicy.engine.errors import PolicyError, Problem, sorted_problems
 from alertpolicy.engine.load.files import PolicySource, read_directory, unread_lookalikes
+from alertpolicy.engine.load.schools import TRUST_FOLDER, read_school
 from alertpolicy.engine.model import Policy
 
 UNREADABLE_FILE = frozenset(
@@ -142,6 +143,20 @@ def check_directory(path: Path) -> CheckReport:
         source = read_directory(path)
     except PolicyError as error:
         return CheckReport(None, fold(error.problems, {}), lookalikes, None)
+    report = check_source(source)
+    warnings = sorted_problems([*report.warnings, *lookalikes])
+    return dataclasses.replace(report, warnings=warnings)
+
+
+def check_school(policies: Path, school: str) -> CheckReport:
+    """Check ``school`` of the folder of schools ``policies`` with the trust layer (see
+    :func:`check_directory`)."""
+    folders = [policies / school, policies / TRUST_FOLDER]
+    lookalikes = [p for folder in folders if folder.is_dir() for p in unread_lookalikes(folder)]
+    try:
+        source = read_school(policies, school)
+    except PolicyError as error:
+        return CheckReport(None, fold(error.problems, {}), tuple(lookalikes), None)
     report = check_source(source)
     warnings = sorted_problems([*report.warnings, *lookalikes])
     return dataclasses.replace(report, warnings=warnings)

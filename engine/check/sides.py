@@ -13,6 +13,7 @@ from typing import NamedTuple
 from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.errors import PolicyError
 from alertpolicy.engine.load.git import POLICY_PATH_MISSING, resolve_side
+from alertpolicy.engine.load.schools import resolve_school_side
 from alertpolicy.engine.model import Policy
 
 
@@ -23,20 +24,28 @@ class LoadedSide(NamedTuple):
     label: str
 
 
-def load_side(side: str | None, policy_path: Path) -> LoadedSide:
+def load_side(side: str | None, policy_path: Path, school: str | None = None) -> LoadedSide:
     """One side, loaded and checked: ``None`` (the working tree), a directory or a git revision.
 
     A git revision where the policy directory does not exist (the commit before the policy
     was added, or the one removing it) is an empty policy: nobody is alerted of anything.
     Raises :class:`~alertpolicy.engine.errors.ProblemsError` (a
     :class:`~alertpolicy.engine.errors.PolicyError` for an invalid policy) with every
-    problem, located.
+    problem, located.  With ``school``, ``policy_path`` is a folder of schools and the
+    side is that school of it (with the trust layer).
     """
     try:
-        source = resolve_side(side, policy_path)
+        if school is None:
+            source = resolve_side(side, policy_path)
+        else:
+            source = resolve_school_side(side, policy_path, school)
     except PolicyError as error:
         if [p.code for p in error.problems] != [POLICY_PATH_MISSING]:
             raise
-        label = f"{side}:{policy_path.as_posix()} (no policy there)"
+        where = f"{policy_path.as_posix()}/{school}" if school else policy_path.as_posix()
+        label = f"{side}:{where} (no policy there)"
         return LoadedSide(Policy(revision="none"), label)
-    return LoadedSide(load_source(source), source.label)
+    label = source.label
+    if school is not None:
+        label = f"{label}{school}" if label.endswith((":", "/")) else f"{label}/{school}"
+    return LoadedSide(load_source(source), label)

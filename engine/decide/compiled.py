@@ -55,7 +55,7 @@ class CompiledPolicy:
             (rule, matched): conditions[rule].reason(matched)
             for rule, matched in self.index.fixed_matched.items()
         }
-        self.membership = rules.Membership(policy)
+        membership = rules.Membership(policy)  # only while compiling: its caches are large
         self.permissions = rules.Permissions(policy)
         self.group_names = rules.GroupNames(policy)
         self.restrictions: Mapping[str, tuple[str, ...]] = {
@@ -65,7 +65,7 @@ class CompiledPolicy:
         }
         """The class restriction of each restricted user."""
         self.alert_group_members: dict[str, tuple[str, ...]] = {
-            name: tuple(sorted(self.membership.alert_group_members(name)))
+            name: tuple(sorted(membership.alert_group_members(name)))
             for name in policy.alert_groups
         }
         self.tables: tuple[NotifiedTable, ...] = ()
@@ -74,7 +74,7 @@ class CompiledPolicy:
         self.rule_table: tuple[int, ...] = ()
         """Per rule: the number of its table in :attr:`tables` (rules notifying the same
         people share one)."""
-        self._notified_tables()
+        self._notified_tables(membership)
         self.rule_ids: tuple[str, ...] = tuple(c.rule for c in self.index.conditions)
         """Per rule number: the rule's id."""
         self.fixed_reasons: dict[int, Reason] = {
@@ -84,13 +84,13 @@ class CompiledPolicy:
         """Per rule whose ``matched`` is the same whenever it fires: the reason it gives."""
         self.matcher = DurableMatcher(policy.revision or "unversioned", self.trigger_keys)
 
-    def _notified_tables(self) -> None:
+    def _notified_tables(self, membership: rules.Membership) -> None:
         users = self.policy.users
         numbers: dict[tuple[str, ...], int] = {}
         tables: list[NotifiedTable] = []
         rule_table = []
         for rule in self.policy.automatic_alerts:
-            ids = tuple(sorted(self.membership.notified(rule.notify)))
+            ids = tuple(sorted(membership.notified(rule.notify)))
             if ids not in numbers:  # rules notifying the same people share the tables
                 numbers[ids] = len(tables)
                 inactive = tuple(u for u in ids if not users[u].active)

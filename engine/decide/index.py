@@ -25,7 +25,7 @@ def trigger_key(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trigger:
     """One trigger key of a revision and the rules listening for it."""
 

@@ -26,6 +26,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from typing import Any, TextIO
 
 import durable_rules_engine
@@ -52,6 +53,7 @@ _ruleset_serial = itertools.count(1)
 _serial_lock = threading.Lock()
 
 
+@lru_cache(maxsize=1 << 17)
 def fact_hash(fact_id: str) -> int:
     """The 32-bit hash durable-rules files a fact under, computed as its C core does.
 

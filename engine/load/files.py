@@ -40,12 +40,15 @@ class PolicySource:
 
     ``label`` prefixes displayed paths (``policy`` or ``HEAD~1:policy``); ``files`` maps
     each file's posix path relative to the policy root to its raw bytes; ``git`` is the
-    12-hex commit the files came from, with ``+dirty`` when the work tree had changes.
+    12-hex commit the files came from, with ``+dirty`` when the work tree had changes;
+    ``shared`` is the path prefix of the files of a layer several policies share (a
+    trust's ``trust/``, see :mod:`.schools`), ``None`` when there is none.
     """
 
     label: str
     files: Mapping[str, bytes] = field(default_factory=frozen_map)
     git: str | None = None
+    shared: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", frozen_map(self.files))
@@ -95,8 +98,9 @@ def label_of(path: Path) -> str:
     return os.path.relpath(path).replace(os.sep, "/")
 
 
-def read_directory(path: Path) -> PolicySource:
-    """Read every policy file (see :func:`is_policy_file`) under ``path``.
+def read_directory(path: Path, *, with_git: bool = True) -> PolicySource:
+    """Read every policy file (see :func:`is_policy_file`) under ``path``, and (unless
+    ``with_git`` is false) the git commit it is at.
 
     Linked files and folders are followed.  Raises :class:`PolicyError` when ``path`` is
     not a directory, holds no policy file, has a file that cannot be read, or a link
@@ -127,7 +131,7 @@ def read_directory(path: Path) -> PolicySource:
                 )
             ]
         )
-    return PolicySource(label=label, files=files, git=git_state(path))
+    return PolicySource(label=label, files=files, git=git_state(path) if with_git else None)
 
 
 def file_stamps(path: Path) -> tuple[str, tuple[FileStamp, ...], tuple[str, ...]]:
@@ -276,16 +280,17 @@ def _unreadable(shown: str, error: OSError) -> Problem:
     )
 
 
-def git_state(path: Path) -> str | None:
+def git_state(path: Path, inside: tuple[str, ...] = (".",)) -> str | None:
     """The 12-hex commit of the git work tree holding ``path``, ``+dirty`` if changed.
 
     ``None`` when git is not installed, ``path`` is not in a work tree, or there is no
-    commit yet. "Dirty" means a file under ``path`` differs from the commit (or is new).
+    commit yet. "Dirty" means a file under ``path`` (or under the folders ``inside`` it,
+    when given) differs from the commit (or is new).
     """
     head = _git(path, "rev-parse", "--verify", "--quiet", "HEAD")
     if not head:
         return None
-    status = _git(path, "status", "--porcelain", "--untracked-files=all", "--", ".")
+    status = _git(path, "status", "--porcelain", "--untracked-files=all", "--", *inside)
     return head[:12] + ("+dirty" if status else "")
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from alertpolicy.engine.errors import PolicyError, Problem
 from alertpolicy.engine.load.files import (
@@ -36,20 +38,32 @@ def _fail(code: str, message: str) -> PolicyError:
     return PolicyError([Problem(code, message)])
 
 
-def _run_git(repo_dir: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    """Standard output of ``git -C repo_dir args``; :class:`PolicyError` if git fails."""
+def run_git(
+    repo_dir: Path,
+    *args: str,
+    stdin: bytes | None = None,
+    timeout: float | None = None,
+    code: str = "git-failed",
+) -> bytes:
+    """Standard output of ``git -C repo_dir args``; :class:`PolicyError` (``code``) if git
+    fails or takes longer than ``timeout`` seconds.  git never prompts for a password."""
+    environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     try:
         done = subprocess.run(
             ["git", "-C", str(repo_dir), *args],
             input=stdin,
             capture_output=True,
             check=False,
+            timeout=timeout,
+            env=environment,
         )
     except OSError as error:
         raise _fail("git-unavailable", f"cannot run git: {error}") from error
+    except subprocess.TimeoutExpired as error:
+        raise _fail(code, f"git {args[0]} did not finish within {timeout:g} s") from error
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip()
-        raise _fail("git-failed", f"git {args[0]} failed: {detail}")
+        raise _fail(code, f"git {args[0]} failed: {detail}")
     return done.stdout
 
 
@@ -57,12 +71,12 @@ POLICY_PATH_MISSING = "policy-path-missing"
 """Problem code: the policy directory does not exist at a git revision."""
 
 
-def _resolve_commit(repo_dir: Path, rev: str) -> str:
+def resolve_commit(repo_dir: Path, rev: str) -> str:
     """The full commit id ``rev`` names; :class:`PolicyError` if it names no commit."""
     if rev.startswith("-"):
         raise _fail("unknown-revision", f"{rev!r} is not a git revision")
     try:
-        out = _run_git(repo_dir, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        out = run_git(repo_dir, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     except PolicyError:
         out = b""
     commit = out.decode("ascii", "replace").strip()
@@ -78,8 +92,8 @@ def _policy_tree(repo_dir: Path, commit: str, rev: str, subpath: str) -> str:
     """The id of the tree at ``subpath`` in ``commit``; :class:`PolicyError` if absent."""
     spec = f"{commit}:{subpath}" if subpath else f"{commit}^{{tree}}"
     try:
-        tree = _run_git(repo_dir, "rev-parse", "--verify", "--quiet", spec).decode().strip()
-        kind = _run_git(repo_dir, "cat-file", "-t", tree).decode().strip() if tree else ""
+        tree = run_git(repo_dir, "rev-parse", "--verify", "--quiet", spec).decode().strip()
+        kind = run_git(repo_dir, "cat-file", "-t", tree).decode().strip() if tree else ""
     except PolicyError:
         kind = ""
     if kind != "tree":
@@ -100,26 +114,32 @@ def _is_policy_file(relpath: str) -> bool:
     return PurePosixPath(relpath).suffix in POLICY_SUFFIXES
 
 
-def _policy_blobs(repo_dir: Path, tree: str) -> dict[str, str]:
-    """Policy file path (relative to the policy root) -> blob id, for one tree."""
-    listing = _run_git(repo_dir, "ls-tree", "-r", "-z", "--full-tree", tree)
+def tree_files(repo_dir: Path, tree: str) -> dict[str, str]:
+    """Every regular file under ``tree`` (a tree id, or ``commit:path``): its path relative
+    to that tree -> its blob id."""
+    listing = run_git(repo_dir, "ls-tree", "-r", "-z", "--full-tree", tree)
     blobs: dict[str, str] = {}
     for entry in listing.split(b"\0"):
         if not entry:
             continue
         meta, _, raw_path = entry.partition(b"\t")
         mode, kind, blob = meta.decode("ascii").split(" ")
-        relpath = raw_path.decode("utf-8", "surrogateescape")
-        if kind == "blob" and mode in BLOB_MODES and _is_policy_file(relpath):
-            blobs[relpath] = blob
+        if kind == "blob" and mode in BLOB_MODES:
+            blobs[raw_path.decode("utf-8", "surrogateescape")] = blob
     return blobs
 
 
-def _read_blobs(repo_dir: Path, blob_ids: list[str]) -> list[bytes]:
+def _policy_blobs(repo_dir: Path, tree: str) -> dict[str, str]:
+    """Policy file path (relative to the policy root) -> blob id, for one tree."""
+    files = tree_files(repo_dir, tree)
+    return {path: blob for path, blob in files.items() if _is_policy_file(path)}
+
+
+def read_blobs(repo_dir: Path, blob_ids: list[str]) -> list[bytes]:
     """The contents of ``blob_ids``, in order, from one ``git cat-file --batch`` process."""
     if not blob_ids:
         return []
-    out = _run_git(repo_dir, "cat-file", "--batch", stdin=("\n".join(blob_ids) + "\n").encode())
+    out = run_git(repo_dir, "cat-file", "--batch", stdin=("\n".join(blob_ids) + "\n").encode())
     contents: list[bytes] = []
     pos = 0
     for blob in blob_ids:
@@ -144,7 +164,7 @@ def read_git(repo_dir: Path, rev: str, subpath: str) -> PolicySource:
     """
     subpath = PurePosixPath(subpath).as_posix().strip("/")
     subpath = "" if subpath == "." else subpath
-    commit = _resolve_commit(repo_dir, rev)
+    commit = resolve_commit(repo_dir, rev)
     tree = _policy_tree(repo_dir, commit, rev, subpath)
     blobs = _policy_blobs(repo_dir, tree)
     label = f"{rev}:{subpath}" if subpath else f"{rev}:"
@@ -154,15 +174,67 @@ def read_git(repo_dir: Path, rev: str, subpath: str) -> PolicySource:
             f"{label} holds no policy file (*.yaml or *.yml) at revision {commit[:12]}",
         )
     paths = sorted(blobs)
-    contents = _read_blobs(repo_dir, [blobs[p] for p in paths])
+    contents = read_blobs(repo_dir, [blobs[p] for p in paths])
     return PolicySource(label=label, files=dict(zip(paths, contents, strict=True)), git=commit[:12])
+
+
+def last_change(repo_dir: Path, commit: str, paths: list[str]) -> str:
+    """The newest commit, ``commit`` or one before it, that changed anything under
+    ``paths`` (relative to the repository top; ``""`` is the whole tree): full id.
+
+    It names a revision of those paths the same way on every machine and after every
+    restart, whatever else the repository's later commits changed.
+    """
+    if any(path in ("", ".") for path in paths):
+        return commit
+    out = run_git(repo_dir, "rev-list", "-1", commit, "--", *paths).decode("ascii").strip()
+    return out or commit
+
+
+def last_changes(repo_dir: Path, commit: str, base: str, shared: str) -> dict[str, str]:
+    """For each folder inside ``base`` (a path relative to the repository top, ``""`` for
+    the top), the newest commit up to ``commit`` that changed it or the folder ``shared``
+    beside it: folder name -> full commit id.  One walk of the history, stopped as soon
+    as every folder has its commit."""
+    base = base.strip("/")
+    prefix = f"{base}/" if base else ""
+    listing = tree_files(repo_dir, f"{commit}:{base}" if base else f"{commit}^{{tree}}")
+    wanted = {path.split("/", 1)[0] for path in listing if "/" in path} - {shared}
+    found: dict[str, str] = {}
+    command = ["git", "-C", str(repo_dir), "log", "--format=%x01%H", "--name-only", "-z"]
+    command += ["--no-renames", commit, "--", base or "."]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as log:
+        assert log.stdout is not None
+        current = commit
+        for field in _fields(log.stdout):
+            if field.startswith(b"\x01"):
+                current = field[1:].decode("ascii")
+                continue
+            inside = field.decode("utf-8", "surrogateescape")[len(prefix) :]
+            folder = inside.split("/", 1)[0] if "/" in inside else ""
+            for name in (wanted if folder == shared else {folder} & wanted) - set(found):
+                found[name] = current
+            if len(found) == len(wanted):
+                log.kill()
+                break
+    return {name: found.get(name, commit) for name in sorted(wanted)}
+
+
+def _fields(stream: IO[bytes]) -> Iterator[bytes]:
+    """The NUL-separated fields of ``git log -z`` output, blank lines left out."""
+    pending = b""
+    while chunk := stream.read(65536):
+        *complete, pending = (pending + chunk).split(b"\0")
+        yield from (field.strip(b"\n") for field in complete if field.strip(b"\n"))
+    if pending.strip(b"\n"):
+        yield pending.strip(b"\n")
 
 
 def repository_of(policy_path: Path) -> Path:
     """The top of the git work tree holding ``policy_path`` (or the current directory)."""
     start = policy_path if policy_path.is_dir() else Path.cwd()
     try:
-        out = _run_git(start, "rev-parse", "--show-toplevel")
+        out = run_git(start, "rev-parse", "--show-toplevel")
     except PolicyError as error:
         raise _fail(
             "not-a-git-repository",

@@ -13,6 +13,7 @@ them and building the policy is :mod:`alertpolicy.engine.check.build`'s work.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import yaml
@@ -224,7 +225,9 @@ class _Converter:
                     return float(text)
                 if _YAML12_OCTAL.match(text):
                     return int(text[2:], 8)
-            return nfc(text)
+            # One object for each text a file repeats (user groups, categories...): a
+            # policy then pickles, and is kept in memory, with each text once.
+            return sys.intern(nfc(text))
         if tag == BOOL:
             return _CONSTRUCTOR.construct_yaml_bool(node)
         if tag == INT:

@@ -10,8 +10,9 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from alertpolicy.engine.model import MatchMode, Policy, Reason, TriggerKind
+from alertpolicy.engine.model import MatchMode, Policy, Reason, TriggerKind, frozen_map
 
 Matched = tuple[tuple[str, str], ...]
 """A fired rule's ``matched``: (kind, smallest matching incident value) pairs, by kind."""
@@ -42,7 +43,7 @@ def accepted_categories(
 # ------------------------------------------------------------------ firing (4.2, 7.1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Condition:
     """When one automatic alert fires: the incident values each kind it lists accepts."""
 
@@ -114,6 +115,16 @@ class Condition:
 _known: dict[int, tuple[Condition, ...]] = {}
 """Conditions already worked out, by the ``id`` of a policy still alive."""
 
+NO_PARENTS: Mapping[str, str] = frozen_map()
+"""The ``via_parent`` of every condition that accepts no sub-category by its parent."""
+
+
+@lru_cache(maxsize=65_536)
+def _values(values: tuple[str, ...]) -> frozenset[str]:
+    """``values`` as a set, the same set object for the same values: a provider serving
+    many schools holds each school's conditions, and most repeat one another's."""
+    return frozenset(values)
+
 
 def conditions(policy: Policy) -> tuple[Condition, ...]:
     """The :class:`Condition` of every automatic alert of ``policy``, in policy order.
@@ -131,22 +142,20 @@ def conditions(policy: Policy) -> tuple[Condition, ...]:
 def _conditions(policy: Policy) -> tuple[Condition, ...]:
     children = subcategories(policy)
     out = []
-    shared: dict[frozenset[str], frozenset[str]] = {}  # equal sets, one object
     for rule in policy.automatic_alerts:
         when = rule.when
         accepts: dict[TriggerKind, frozenset[str]] = {}
-        via: dict[str, str] = {}
+        via: Mapping[str, str] = NO_PARENTS
         if when.categories:
             if children:
                 accepted = accepted_categories(when.categories, children)
-                via = {c: p for c, p in accepted.items() if p is not None}
-                accepts["category"] = frozenset(accepted)
+                via = {c: p for c, p in accepted.items() if p is not None} or NO_PARENTS
+                accepts["category"] = _values(tuple(sorted(accepted)))
             else:
-                accepts["category"] = frozenset(when.categories)
+                accepts["category"] = _values(tuple(sorted(when.categories)))
         if when.students:
-            accepts["student"] = frozenset(when.students)
+            accepts["student"] = _values(tuple(sorted(when.students)))
         if when.student_groups:
-            accepts["student_group"] = frozenset(when.student_groups)
-        accepts = {kind: shared.setdefault(values, values) for kind, values in accepts.items()}
+            accepts["student_group"] = _values(tuple(sorted(when.student_groups)))
         out.append(Condition(rule.id, rule.match, accepts, via))
     return tuple(out)

@@ -16,7 +16,7 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -30,13 +30,22 @@ from alertpolicy.engine.serve.auth import read_token
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from alertpolicy.engine.serve.coordinator import Coordinator
 from alertpolicy.engine.serve.decisionlog import DecisionLog
-from alertpolicy.engine.serve.metrics import DecisionLogMetrics, ReloadMetrics, ServeMetrics
+from alertpolicy.engine.serve.fleet import SchoolsService
+from alertpolicy.engine.serve.gitpoll import GitPoller, first_fetch, git_mirror
+from alertpolicy.engine.serve.metrics import (
+    DecisionLogMetrics,
+    GitMetrics,
+    ReloadMetrics,
+    ServeMetrics,
+)
 from alertpolicy.engine.serve.middleware import AccessMiddleware
 from alertpolicy.engine.serve.openapi import openapi_document
+from alertpolicy.engine.serve.origin import DirectoryOrigin, GitOrigin, Origin
 from alertpolicy.engine.serve.repair import EngineRepair
 from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
 from alertpolicy.engine.serve.routes import ROUTES
 from alertpolicy.engine.serve.scheduler import ReloadScheduler
+from alertpolicy.engine.serve.schoolroutes import SCHOOL_ROUTES
 from alertpolicy.engine.serve.settings import ServeSettings
 from alertpolicy.engine.serve.state import AcceptedStore
 from alertpolicy.engine.serve.status import log_outcome, policy_status
@@ -45,6 +54,27 @@ from alertpolicy.engine.serve.ui import UI_ROUTES
 from alertpolicy.engine.serve.watcher import PolicyWatcher
 
 log = logging.getLogger("alertpolicy.serve")
+
+
+class Served(Protocol):
+    """What the HTTP side asks of a service, of one policy or of many schools."""
+
+    settings: ServeSettings
+    registry: CollectorRegistry
+    metrics: ServeMetrics
+    token: str | None
+
+    def prepare(self) -> None:
+        """What must work before the service listens."""
+
+    def start(self, fall_back: bool = False) -> None:
+        """Load (if not loaded yet), then follow the policies."""
+
+    def request_reload(self, force: bool) -> None:
+        """Reload soon (a signal: SIGHUP forces, a sibling's SIGUSR1 compares)."""
+
+    def close(self) -> None:
+        """Stop everything."""
 
 
 class Service:
@@ -80,20 +110,29 @@ class Service:
             tuning=tuning,
             on_child_failure=lambda _why: self.reload_metrics.child_failures.inc(),
         )
+        self.mirror = git_mirror(settings)
+        self.poller: GitPoller | None = None
+        origin: Origin = DirectoryOrigin(settings.policy_dir)
+        if self.mirror is not None:
+            origin = GitOrigin(self.mirror, settings.policy_dir)
+            git_metrics = GitMetrics(self.registry)
+            self.poller = GitPoller(
+                self.mirror, settings.git_poll, self._fetched, on_fetch=git_metrics.record
+            )
         accepted = None
         if settings.state_dir is not None:
-            accepted = AcceptedStore(settings.state_dir, settings.policy_dir)
+            accepted = AcceptedStore(settings.state_dir, origin.key)
         self.coordinator = Coordinator(
-            settings.policy_dir,
+            origin,
             builder,
             max_route_loss=settings.max_route_loss,
             accepted=accepted,
             tuning=tuning,
         )
         self.repair = EngineRepair(self.coordinator)
-        self.scheduler = ReloadScheduler(self.coordinator.reload, settings.debounce_ms / 1000)
+        self.scheduler = ReloadScheduler(self.reload, settings.debounce_ms / 1000)
         self.watcher: PolicyWatcher | None = None
-        for subscriber in (self.reload_metrics.record, self._readiness, log_outcome):
+        for subscriber in (self.reload_metrics.subscriber(), self._readiness, log_outcome):
             self.coordinator.subscribe(subscriber)
         if self.decision_log is not None:
             self.coordinator.subscribe(self.decision_log.reload)
@@ -103,18 +142,49 @@ class Service:
     def _readiness(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
         self.reload_metrics.set_ready(self.coordinator.serving.not_ready is None)
 
+    def prepare(self) -> None:
+        """What must work before the service listens: the first load (refusing an
+        invalid policy with :class:`PolicyError`)."""
+        self.load()
+
+    def load(self, fall_back: bool = False) -> None:
+        """The first load (after a first fetch, for a policy in git); see
+        :meth:`Coordinator.start`."""
+        if self.poller is not None and self.poller.commit is None:
+            first_fetch(self.poller)
+        self.coordinator.start(fall_back)
+
     def start(self, fall_back: bool = False) -> None:
-        """Load the policy (if not loaded yet), then watch it and reload on changes.
+        """Load the policy (if not loaded yet), then follow it and reload on changes.
 
         The watcher takes its first look at the files before they are loaded, so that a
-        change made while they load is not missed.
+        change made while they load is not missed.  A policy in git is fetched every
+        ``--git-poll`` seconds instead.
         """
-        self.watcher = PolicyWatcher(self.settings.policy_dir, self.scheduler.request)
+        if self.poller is None:
+            self.watcher = PolicyWatcher(self.settings.policy_dir, self.scheduler.request)
         if self.coordinator.current is None:
-            self.coordinator.start(fall_back)
+            self.load(fall_back)
         self.scheduler.start()
-        self.coordinator.subscribe(self.watcher.on_reload)
-        self.watcher.start()
+        if self.watcher is not None:
+            self.coordinator.subscribe(self.watcher.on_reload)
+            self.watcher.start()
+        if self.poller is not None:
+            self.poller.start()
+
+    def reload(self, force: bool = False) -> ReloadOutcome:
+        """Reload now (forced: rebuild even if unchanged, and fetch first from git)."""
+        if force and self.poller is not None:
+            self.poller.fetch_now()
+        return self.coordinator.reload(force)
+
+    def request_reload(self, force: bool) -> None:
+        """Reload soon, at once (SIGHUP forces; a sibling's acceptance compares)."""
+        self.scheduler.request(immediate=True, force=force)
+
+    def _fetched(self, commit: str) -> None:
+        """The poller fetched a new commit: load it."""
+        self.scheduler.request(immediate=True)
 
     def decide(self, raw: object) -> tuple[bytes, str, str]:
         """The decision for a parsed incident: JSON body, incident id and outcome code.
@@ -148,10 +218,15 @@ class Service:
             "state_dir": str(settings.state_dir) if settings.state_dir else None,
         }
         decision_log = self.decision_log.status() if self.decision_log else None
-        return policy_status(self.coordinator, guard, decision_log)
+        status = policy_status(self.coordinator, guard, decision_log)
+        if self.poller is not None:
+            status["source"] = self.poller.status()
+        return status
 
     def close(self) -> None:
         """Stop watching, reloading and repairing; stop serving; close the decision log."""
+        if self.poller is not None:
+            self.poller.stop()
         if self.watcher is not None:
             self.watcher.stop()
         self.scheduler.stop()
@@ -159,6 +234,18 @@ class Service:
         self.coordinator.close()
         if self.decision_log is not None:
             self.decision_log.close()
+
+
+def service_for(
+    settings: ServeSettings,
+    *,
+    tuning: HeapTuning = NO_TUNING,
+    siblings: Callable[[], None] | None = None,
+) -> Service | SchoolsService:
+    """The service process ``settings`` ask for: of one policy, or of many schools."""
+    if settings.policies_dir is not None:
+        return SchoolsService(settings, tuning=tuning, siblings=siblings)
+    return Service(settings, tuning=tuning, siblings=siblings)
 
 
 def _tell_siblings(siblings: Callable[[], None]) -> Callable[[ReloadOutcome, object], None]:
@@ -171,16 +258,15 @@ def _tell_siblings(siblings: Callable[[], None]) -> Callable[[ReloadOutcome, obj
     return tell
 
 
-def _install_signals(service: Service, worker: bool) -> list[signal.Signals]:
+def _install_signals(service: Served, worker: bool) -> list[signal.Signals]:
     """SIGHUP rebuilds now; in a worker, SIGUSR1 compares with what a sibling accepted."""
     if threading.current_thread() is not threading.main_thread():
         return []
     loop = asyncio.get_running_loop()
-    request = service.scheduler.request
-    loop.add_signal_handler(signal.SIGHUP, lambda: request(immediate=True, force=True))
+    loop.add_signal_handler(signal.SIGHUP, lambda: service.request_reload(True))
     installed = [signal.SIGHUP]
     if worker:
-        loop.add_signal_handler(signal.SIGUSR1, lambda: request(immediate=True))
+        loop.add_signal_handler(signal.SIGUSR1, lambda: service.request_reload(False))
         installed.append(signal.SIGUSR1)
     return installed
 
@@ -188,7 +274,7 @@ def _install_signals(service: Service, worker: bool) -> list[signal.Signals]:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """Load the policy if not loaded yet (failing start-up if invalid), watch it, serve."""
-    service: Service = app.state.service
+    service: Served = app.state.service
     worker: bool = app.state.worker
     await run_in_threadpool(service.start, worker)
     installed = _install_signals(service, worker)
@@ -200,10 +286,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(service.close)
 
 
-def create_app(service: Service, worker: bool = False) -> Starlette:
-    """The ASGI app serving ``service`` (``worker``: one of several worker processes)."""
+def create_app(service: Service | SchoolsService, worker: bool = False) -> Starlette:
+    """The ASGI app serving ``service``, of one policy or of many schools (``worker``:
+    one of several worker processes)."""
     app = Starlette(
-        routes=[*ROUTES, *UI_ROUTES],
+        routes=SCHOOL_ROUTES if isinstance(service, SchoolsService) else [*ROUTES, *UI_ROUTES],
         middleware=[Middleware(AccessMiddleware, service=service)],
         lifespan=lifespan,
     )

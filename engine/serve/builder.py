@@ -14,6 +14,11 @@ failure is reported, and when every attempt fails the reload fails with
 :class:`~alertpolicy.engine.errors.ReloadWorkerFailed`.  The policy is never loaded in
 this process instead: that is what would take a trust-scale server from 150 MB to 2 GB
 and stall its requests for seconds.
+
+With many policies (a folder of schools) one child builds several revisions, and with a
+:class:`~.buildcache.BuildCache` every answer is kept for the service's other workers:
+:meth:`RevisionBuilder.prebuild` builds a whole folder of schools before the workers
+start, in as many children at once as there are cores.
 """
 
 from __future__ import annotations
@@ -21,18 +26,19 @@ from __future__ import annotations
 import io
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from alertpolicy.engine.audit.guard import Coverage
 from alertpolicy.engine.errors import PolicyError, ProblemsError, ReloadWorkerFailed
 from alertpolicy.engine.load.files import PolicySource
-from alertpolicy.engine.model import Policy
 from alertpolicy.engine.serve import reloadchild
+from alertpolicy.engine.serve.buildcache import BuildCache, build_key
 from alertpolicy.engine.serve.revision import Candidate
 from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
 
@@ -49,6 +55,8 @@ RELOAD_NICENESS = 10
 first when the cores are busy (README, "Performance")."""
 START_METHOD = "forkserver"
 """How reload children are started: forked from a clean, single-threaded server process."""
+BATCH = 25
+"""Revisions one child builds when many are built at once (:meth:`prebuild`)."""
 
 
 def reload_context() -> BaseContext:
@@ -71,7 +79,13 @@ def start_reload_server() -> None:
 
 
 class RevisionBuilder:
-    """Reads, checks and summarises revisions in reload children (see the module doc)."""
+    """Reads, checks and summarises revisions in reload children (see the module doc).
+
+    ``with_coverage`` makes every build summarise the revision for the coverage guard;
+    without it, :meth:`summarised` makes the summaries only when the guard needs them.
+    ``cache`` shares built revisions with the service's other workers; ``slim`` keeps
+    only what serving needs (:func:`.slim.served`).
+    """
 
     def __init__(
         self,
@@ -83,14 +97,18 @@ class RevisionBuilder:
         timeout: float = CHILD_TIMEOUT,
         niceness: int = RELOAD_NICENESS,
         on_child_failure: Callable[[str], None] | None = None,
+        cache: BuildCache | None = None,
+        slim: bool = False,
     ) -> None:
         self.with_coverage = with_coverage
+        self.slim = slim
         self.tuning = tuning
         self.attempts = attempts
         self.backoff = backoff
         self.timeout = timeout
         self.niceness = niceness
         self.on_child_failure = on_child_failure
+        self.cache = cache
         self._context = reload_context()
 
     def build(self, source: PolicySource) -> Candidate:
@@ -99,12 +117,67 @@ class RevisionBuilder:
         Raises :class:`PolicyError` with every problem of an invalid policy, and
         :class:`ReloadWorkerFailed` when no child answered after every attempt.
         """
+        [answer] = self._answers([source], self.with_coverage)
+        return self._candidate(source, answer)
+
+    def summarised(self, *candidates: Candidate) -> list[Candidate]:
+        """``candidates`` with their coverage summaries, made (in one child) for those
+        built without."""
+        missing = [c.source for c in candidates if c.coverage is None]
+        made = iter(self._answers(missing, True)) if missing else iter(())
+        return [
+            c if c.coverage is not None else self._candidate(c.source, next(made))
+            for c in candidates
+        ]
+
+    def prebuild(self, sources: Sequence[PolicySource], parallel: int = 0) -> int:
+        """Build every one of ``sources`` not yet in the cache into it, :data:`BATCH` per
+        child, ``parallel`` children at once (default: one per core); how many were
+        built.  A child that fails leaves its revisions to be built when asked for."""
+        cache = self.cache
+        if cache is None:
+            return 0
+        todo = [s for s in sources if not cache.has(s, self.with_coverage, self.slim)]
+        batches = [tuple(todo[n : n + BATCH]) for n in range(0, len(todo), BATCH)]
+        workers = parallel or len(os.sched_getaffinity(0))
+
+        def run(batch: tuple[PolicySource, ...]) -> int:
+            try:
+                keys = self._attempt(batch, self.with_coverage, into=cache)
+            except ReloadWorkerFailed as why:
+                log.warning("building %d revisions at once failed: %s", len(batch), why)
+                return 0
+            return len(keys)
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            return sum(pool.map(run, batches))
+
+    def _answers(self, sources: list[PolicySource], with_coverage: bool) -> list[bytes]:
+        """The children's answers for ``sources`` (from the cache where it has them)."""
+        cache = self.cache
+        if cache is None:
+            return self._retried(sources, with_coverage)
+        answers: list[bytes] = []
+        for source in sources:
+            found = cache.find(source, with_coverage, self.slim)
+            if found is None:
+                key = build_key(source, with_coverage, self.slim)
+                with cache.building(key):
+                    found = cache.find(source, with_coverage, self.slim)
+                    if found is None:
+                        [found] = self._retried([source], with_coverage)
+                        cache.put(key, found)
+            answers.append(found)
+        return answers
+
+    def _retried(self, sources: list[PolicySource], with_coverage: bool) -> list[bytes]:
         failures: list[str] = []
         for attempt in range(self.attempts):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                policy, coverage = self._attempt(source)
+                answers = self._attempt(tuple(sources), with_coverage)
+                return [a for a in answers if isinstance(a, bytes)]
             except ReloadWorkerFailed as why:
                 failures.append(str(why))
                 log.warning(
@@ -112,17 +185,22 @@ class RevisionBuilder:
                 )
                 if self.on_child_failure is not None:
                     self.on_child_failure(str(why))
-                continue
-            return Candidate(source, policy, coverage)
         raise ReloadWorkerFailed(
             f"no reload child gave an answer in {self.attempts} attempts: {'; '.join(failures)}"
         )
 
-    def _attempt(self, source: PolicySource) -> tuple[Policy, Coverage | None]:
+    def _attempt(
+        self,
+        sources: tuple[PolicySource, ...],
+        with_coverage: bool,
+        into: BuildCache | None = None,
+    ) -> list[bytes | str]:
         reader, writer = self._context.Pipe(duplex=False)
+        folder = into.folder if into is not None else None
+        niceness = self.niceness if into is None else 0
         child = self._context.Process(  # type: ignore[attr-defined]
             target=reloadchild.build_in_child,
-            args=(source, self.with_coverage, writer, self.niceness),
+            args=(sources, with_coverage, writer, niceness, folder, self.slim),
             name=reloadchild.PROCESS_NAME,
             daemon=True,
         )
@@ -148,12 +226,17 @@ class RevisionBuilder:
             raise ReloadWorkerFailed(f"the reload child did not answer within {self.timeout:g} s")
         if data is None:
             raise ReloadWorkerFailed(_ended(child.exitcode))
+        answers: list[bytes | str] = pickle.loads(data)
+        return answers
+
+    def _candidate(self, source: PolicySource, data: bytes) -> Candidate:
+        """The revision a child's answer holds; :class:`PolicyError` for its problems."""
         kind, value = self._unpickle(data)
         if kind == reloadchild.PROBLEMS:
             assert isinstance(value, ProblemsError)
             raise PolicyError(value.problems)
         policy, coverage = value
-        return policy, coverage
+        return Candidate(source, policy, coverage)
 
     def _unpickle(self, data: bytes) -> tuple[str, Any]:
         """The child's answer, read a frame at a time with the collector as tuned."""

@@ -37,9 +37,10 @@ from alertpolicy.engine.errors import (
     Problem,
     ReloadWorkerFailed,
 )
-from alertpolicy.engine.load.files import PolicySource, read_directory, revision_of
+from alertpolicy.engine.load.files import PolicySource, revision_of
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from alertpolicy.engine.serve.clock import utc_now
+from alertpolicy.engine.serve.origin import DirectoryOrigin, Origin
 from alertpolicy.engine.serve.revision import Candidate, Held, ReloadOutcome, Revision
 from alertpolicy.engine.serve.serving import Serving
 from alertpolicy.engine.serve.state import AcceptedStore
@@ -52,23 +53,25 @@ Subscriber = Callable[[ReloadOutcome, Revision | None], None]
 
 
 class Coordinator:
-    """Owns the serving revision of one policy directory; see the module docstring.
+    """Owns the serving revision of one policy (read from ``origin``, a policy directory
+    when a path is given); see the module docstring.
 
     ``max_route_loss`` is the guard's threshold, ``None`` to turn the guard off;
     ``accepted`` keeps the last accepted revision across restarts (``None``: only in
-    memory).
+    memory).  When ``builder`` builds without coverage summaries, the guard asks for
+    them only when it has two revisions to compare.
     """
 
     def __init__(
         self,
-        policy_dir: Path,
+        origin: Origin | Path,
         builder: RevisionBuilder,
         *,
         max_route_loss: float | None = DEFAULT_MAX_ROUTE_LOSS,
         accepted: AcceptedStore | None = None,
         tuning: HeapTuning = NO_TUNING,
     ) -> None:
-        self.policy_dir = Path(policy_dir)
+        self.origin: Origin = DirectoryOrigin(origin) if isinstance(origin, Path) else origin
         self.builder = builder
         self.max_route_loss = max_route_loss
         self.accepted = accepted
@@ -111,9 +114,10 @@ class Coordinator:
 
     # ---------------------------------------------------------------- reloading
 
-    def start(self, fall_back: bool = False) -> ReloadOutcome:
-        """The first load: serve the policy on disk, unless it trips the guard against
-        the kept revision, which then serves while the new one is held.
+    def start(self, fall_back: bool = False, source: PolicySource | None = None) -> ReloadOutcome:
+        """The first load: serve the policy on disk (or ``source``, just read from the
+        origin), unless it trips the guard against the kept revision, which then serves
+        while the new one is held.
 
         Raises :class:`PolicyError` for an invalid policy and
         :class:`ReloadWorkerFailed` when it could not be built at all; with
@@ -122,9 +126,8 @@ class Coordinator:
         """
         with self._reload_lock:
             at = utc_now()
-            source = None
             try:
-                source = self._read()
+                source = source or self._read()
                 candidate = self.builder.build(source)
             except (PolicyError, ReloadWorkerFailed) as error:
                 kept = self._kept(None, source.label if source else self._label())
@@ -135,15 +138,28 @@ class Coordinator:
                 outcome = dataclasses.replace(outcome, ok=False, errors=problems)
                 self._tell(outcome)
                 return outcome
-            kept = self._kept(candidate, candidate.source.label)
+            kept = self._kept(candidate, candidate.label)
             held = None
             if kept is not None:
-                reasons = self._compare(kept, candidate)
+                reasons, candidate = self._compare(kept, candidate)
                 if reasons:
                     held = Held(candidate, reasons, at)
             outcome = self._apply(kept if held and kept else candidate, at, "start")
             self._held = held
             outcome = dataclasses.replace(outcome, held=held)
+            self._tell(outcome)
+        return outcome
+
+    def failed_start(self, error: PolicyError | ReloadWorkerFailed) -> ReloadOutcome:
+        """Report a first load that failed (:meth:`start` raised ``error``) as its outcome,
+        for a policy that must not stop the others (a school among many)."""
+        with self._reload_lock:
+            problems = (
+                error.problems
+                if isinstance(error, PolicyError)
+                else (Problem("reload-child-failed", str(error)),)
+            )
+            outcome = self._failed(utc_now(), "start", problems)
             self._tell(outcome)
         return outcome
 
@@ -211,10 +227,10 @@ class Coordinator:
     # ---------------------------------------------------------------- the steps
 
     def _label(self) -> str:
-        return self.policy_dir.as_posix().rstrip("/") or "."
+        return self.origin.label
 
     def _read(self) -> PolicySource:
-        return dataclasses.replace(read_directory(self.policy_dir), label=self._label())
+        return self.origin.read()
 
     def _next(self, source: PolicySource, at: datetime, force: bool) -> ReloadOutcome:
         how = "forced" if force else "reload"
@@ -228,26 +244,38 @@ class Coordinator:
                 return self._apply(held.candidate, at, "accept")
             current = serving.revision if serving else None
             return ReloadOutcome(True, at, current, held=held, how=how)
-        candidate = self.builder.build(source)
-        reasons = self._guard(serving, candidate)
+        reasons, candidate = self._guard(serving, self.builder.build(source))
         if reasons:
             self._held = Held(candidate, reasons, at)
             current = serving.revision if serving else None
             return ReloadOutcome(True, at, current, held=self._held, how=how)
         return self._apply(candidate, at, how)
 
-    def _guard(self, serving: Revision | None, candidate: Candidate) -> tuple[Problem, ...]:
+    def _guard(
+        self, serving: Revision | None, candidate: Candidate
+    ) -> tuple[tuple[Problem, ...], Candidate]:
         """Why ``candidate`` must be held instead of replacing ``serving`` (none: serve)."""
         if serving is None or candidate.revision == serving.revision:
-            return ()
+            return (), candidate
         if self.accepted is not None and self.accepted.revision() == candidate.revision:
-            return ()  # accepted already: by an operator, or by a sibling worker's guard
+            return (), candidate  # accepted already: by an operator, or a sibling's guard
         return self._compare(serving.candidate, candidate)
 
-    def _compare(self, serving: Candidate, candidate: Candidate) -> tuple[Problem, ...]:
-        if self.max_route_loss is None or serving.coverage is None or candidate.coverage is None:
-            return ()
-        return compare_coverage(serving.coverage, candidate.coverage, self.max_route_loss)
+    def _compare(
+        self, serving: Candidate, candidate: Candidate
+    ) -> tuple[tuple[Problem, ...], Candidate]:
+        """Why ``candidate`` must be held against ``serving`` (none: it may serve), and
+        ``candidate`` with its coverage summary (made now if it had none)."""
+        if self.max_route_loss is None:
+            return (), candidate
+        serving, candidate = self.builder.summarised(serving, candidate)
+        current = self.serving.current
+        if current is not None and current.candidate.revision == serving.revision:
+            current.candidate = serving  # summarised once, kept for the next comparison
+        if serving.coverage is None or candidate.coverage is None:
+            return (), candidate
+        reasons = compare_coverage(serving.coverage, candidate.coverage, self.max_route_loss)
+        return reasons, candidate
 
     def _kept(self, candidate: Candidate | None, label: str) -> Candidate | None:
         """The kept revision, built, when there is one and it is not ``candidate``."""

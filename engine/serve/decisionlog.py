@@ -89,6 +89,11 @@ def reload_record(outcome: ReloadOutcome) -> dict[str, Any]:
     }
 
 
+def _of(school: str, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` naming ``school`` after its event (unchanged without a school)."""
+    return {"event": record["event"], "school": school, **record} if school else record
+
+
 class DecisionLog:
     """The decision log at ``path``; see the module docstring."""
 
@@ -100,13 +105,14 @@ class DecisionLog:
     ) -> None:
         self.writer = LineWriter(path, on_dropped=on_dropped, on_error=on_error)
 
-    def decision(self, decision: Decision, incident: Incident) -> None:
-        """Log one decision (queued; never blocks)."""
-        self.writer.put(decision_record(decision, incident, utc_now()))
+    def decision(self, decision: Decision, incident: Incident, school: str = "") -> None:
+        """Log one decision (queued; never blocks), of ``school`` when one service serves
+        many."""
+        self.writer.put(_of(school, decision_record(decision, incident, utc_now())))
 
-    def reload(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
-        """Coordinator subscriber: log one reload."""
-        self.writer.put(reload_record(outcome))
+    def reload(self, outcome: ReloadOutcome, serving: Revision | None, school: str = "") -> None:
+        """Coordinator subscriber: log one reload (of ``school``)."""
+        self.writer.put(_of(school, reload_record(outcome)))
 
     def status(self) -> dict[str, Any]:
         """What the log wrote, dropped, and its last error (for ``GET /v1/policy``)."""

@@ -15,18 +15,22 @@ import dataclasses
 import logging
 import os
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from socket import socket
 
 import uvicorn
 
-from alertpolicy.engine.errors import ReloadWorkerFailed, StartError
-from alertpolicy.engine.load.files import read_directory
-from alertpolicy.engine.serve.app import Service, create_app
+from alertpolicy.engine.errors import PolicyError, ReloadWorkerFailed, StartError
+from alertpolicy.engine.load.mirror import mirror_folder, source_url
+from alertpolicy.engine.serve.app import create_app, service_for
 from alertpolicy.engine.serve.auth import read_token
 from alertpolicy.engine.serve.builder import RevisionBuilder, start_reload_server
+from alertpolicy.engine.serve.fleet import SchoolsService
+from alertpolicy.engine.serve.gitpoll import GitPoller, first_fetch, git_mirror
 from alertpolicy.engine.serve.logs import configure_logging
+from alertpolicy.engine.serve.origin import DirectoryOrigin, GitOrigin, Origin
 from alertpolicy.engine.serve.protocol import LimitedHttpProtocol, set_header_limits
 from alertpolicy.engine.serve.routes import MULTIPROCESS_ENV
 from alertpolicy.engine.serve.settings import ServeSettings
@@ -60,11 +64,28 @@ def run(settings: ServeSettings, host: str, port: int) -> None:
             "after a restart it has nothing to compare with and serves whatever is on disk"
         )
     with ExitStack() as stack:
+        settings = _folders(settings, stack)
         sock = stack.enter_context(listening_socket(host, port))
         if settings.workers > 1:
             _run_workers(settings, sock, stack)
         else:
             _run_one(settings, sock)
+
+
+def _folders(settings: ServeSettings, stack: ExitStack) -> ServeSettings:
+    """``settings`` with the folders the service keeps while it runs: the mirror of
+    ``--policy-git`` (in the state directory, so that a restart starts from it) and,
+    for many schools, the cache of built revisions its workers share."""
+    if settings.policy_git is not None and settings.git_mirror is None:
+        state = settings.state_dir
+        if state is None:
+            state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-")))
+        mirror = mirror_folder(state, source_url(settings.policy_git), settings.git_ref)
+        settings = dataclasses.replace(settings, git_mirror=mirror)
+    if settings.policies_dir is not None and settings.build_cache is None:
+        cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-builds-"))
+        settings = dataclasses.replace(settings, build_cache=Path(cache))
+    return settings
 
 
 def _uvicorn_config(settings: ServeSettings, app: object, **options: object) -> uvicorn.Config:
@@ -82,11 +103,11 @@ def _uvicorn_config(settings: ServeSettings, app: object, **options: object) -> 
 
 def _run_one(settings: ServeSettings, sock: socket) -> None:
     try:
-        service = Service(settings, tuning=COLLECTOR_TUNING)
+        service = service_for(settings, tuning=COLLECTOR_TUNING)
     except OSError as error:
         raise StartError(str(error)) from error
     try:
-        service.coordinator.start()
+        service.prepare()
     except ReloadWorkerFailed as error:
         service.close()
         raise StartError(str(error)) from error
@@ -99,16 +120,15 @@ def _run_one(settings: ServeSettings, sock: socket) -> None:
 
 
 def _run_workers(settings: ServeSettings, sock: socket, stack: ExitStack) -> None:
-    """Check the policy once (in a reload child), then let the workers load and serve."""
-    source = read_directory(settings.policy_dir)
+    """Check the policy once (in a reload child) — or build every school once, for all
+    the workers — then let the workers load and serve."""
     try:
-        RevisionBuilder(with_coverage=False).build(source)
+        if settings.policies_dir is not None:
+            _prebuild_schools(settings)
+        else:
+            _check_once(settings)
     except ReloadWorkerFailed as error:
         raise StartError(str(error)) from error
-    if settings.state_dir is not None:  # every worker starts from the same baseline
-        store = AcceptedStore(settings.state_dir, settings.policy_dir)
-        if store.revision() is None:
-            store.record(source)
     if settings.state_dir is None:  # workers still share what they accept, for this run
         shared = stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-state-"))
         settings = dataclasses.replace(settings, state_dir=Path(shared))
@@ -124,3 +144,43 @@ def _run_workers(settings: ServeSettings, sock: socket, stack: ExitStack) -> Non
     )
     log.info("serving on %s:%d with %d workers", *sock.getsockname()[:2], settings.workers)
     Workers(config, sockets=[sock]).run()
+
+
+def _check_once(settings: ServeSettings) -> None:
+    """Read and check the policy once, and keep it as the workers' common baseline."""
+    origin: Origin = DirectoryOrigin(settings.policy_dir)
+    mirror = git_mirror(settings)
+    if mirror is not None:
+        first_fetch(GitPoller(mirror, settings.git_poll, lambda _commit: None))
+        origin = GitOrigin(mirror, settings.policy_dir)
+    source = origin.read()
+    RevisionBuilder(with_coverage=False).build(source)
+    if settings.state_dir is not None:  # every worker starts from the same baseline
+        store = AcceptedStore(settings.state_dir, origin.key)
+        if store.revision() is None:
+            store.record(source)
+
+
+def _prebuild_schools(settings: ServeSettings) -> None:
+    """Build every school once, into the cache the workers read (see :mod:`.buildcache`)."""
+    service = SchoolsService(settings, tuning=COLLECTOR_TUNING)
+    try:
+        if service.poller is not None:
+            first_fetch(service.poller)
+        names, _misnamed = service.schools.discover()
+        sources = []
+        for name in names:
+            try:
+                sources.append(service.schools.origin_of(name).read())
+            except PolicyError:
+                continue  # each worker reports it when the school starts
+        started = time.monotonic()
+        built = service.schools.builder.prebuild(sources)
+        log.info(
+            "built %d of %d schools' policies in %.1f s",
+            built,
+            len(names),
+            time.monotonic() - started,
+        )
+    finally:
+        service.close()

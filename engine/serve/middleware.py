@@ -18,9 +18,10 @@ from alertpolicy.engine.serve.auth import (
 )
 from alertpolicy.engine.serve.httpio import problem_response
 from alertpolicy.engine.serve.routes import ROUTE_PATHS
+from alertpolicy.engine.serve.schoolroutes import route_label
 
 if TYPE_CHECKING:
-    from alertpolicy.engine.serve.app import Service
+    from alertpolicy.engine.serve.app import Served
 
 log = logging.getLogger("alertpolicy.serve")
 
@@ -28,7 +29,7 @@ log = logging.getLogger("alertpolicy.serve")
 class AccessMiddleware:
     """Bearer-token check, request metrics, and a bare 500 (never a traceback) for a bug."""
 
-    def __init__(self, app: ASGIApp, service: Service) -> None:
+    def __init__(self, app: ASGIApp, service: Served) -> None:
         self.app = app
         self.service = service
 
@@ -37,7 +38,8 @@ class AccessMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = scope["path"] if scope["path"] in ROUTE_PATHS else "other"
+        path = scope["path"]
+        route = path if path in ROUTE_PATHS else route_label(path) or "other"
         status = {"code": 500, "started": False}
 
         async def send_status(message: Message) -> None:

@@ -1,4 +1,4 @@
-"""The reload child: reads, checks and summarises one policy revision, then exits.
+"""The reload child: reads, checks and summarises policy revisions, then exits.
 
 :func:`build_in_child` is the entry point of a child process started by the service's
 ``forkserver`` (see :mod:`.builder`): a fresh, single-threaded process that only
@@ -15,11 +15,14 @@ import os
 import pickle
 import sys
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from alertpolicy.engine.audit.guard import coverage_of
 from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.errors import ProblemsError
 from alertpolicy.engine.load.files import PolicySource
+from alertpolicy.engine.serve.buildcache import BuildCache, build_key
+from alertpolicy.engine.serve.slim import served
 
 PROCESS_NAME = "policy-reload"
 """The name ``ps``/``top`` show for a reload child (Linux)."""
@@ -27,10 +30,19 @@ ANSWERED, PROBLEMS = "answer", "problems"
 
 
 def build_in_child(
-    source: PolicySource, with_coverage: bool, answer: Connection, niceness: int
+    sources: tuple[PolicySource, ...],
+    with_coverage: bool,
+    answer: Connection,
+    niceness: int,
+    into: Path | None = None,
+    slim: bool = False,
 ) -> None:
-    """Load and check ``source`` (and summarise it for the coverage guard) and send back
-    ``(ANSWERED, (policy, coverage))`` or ``(PROBLEMS, error)``, pickled.
+    """Load and check each of ``sources`` (and summarise it for the coverage guard) and
+    send back the list of their answers, in order, each pickled on its own:
+    ``(ANSWERED, (policy, coverage))`` or ``(PROBLEMS, error)``.  With ``into`` (a
+    :class:`BuildCache` folder) each answer is kept there instead, and only the list of
+    their keys is sent.  With ``slim``, each policy is sent without what only people read
+    (:func:`.slim.served`): where each definition is, and descriptions.
 
     Anything else that goes wrong sends nothing: the parent sees a child that ended
     without an answer, as when it is killed.
@@ -38,16 +50,26 @@ def build_in_child(
     if niceness:
         os.nice(niceness)
     _name_process()
-    # This process only builds one revision and exits: the collector can only cost time.
+    # This process only builds and exits: the collector can only cost time.
     gc.freeze()
     gc.disable()
-    try:
-        policy = load_source(source)
-        coverage = coverage_of(policy) if with_coverage else None
-        payload: tuple[str, object] = (ANSWERED, (policy, coverage))
-    except ProblemsError as error:
-        payload = (PROBLEMS, error)
-    answer.send_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    cache = BuildCache(into) if into is not None else None
+    answers: list[bytes | str] = []
+    for source in sources:
+        try:
+            policy = load_source(source)
+            coverage = coverage_of(policy) if with_coverage else None
+            payload: tuple[str, object] = (ANSWERED, (served(policy) if slim else policy, coverage))
+        except ProblemsError as error:
+            payload = (PROBLEMS, error)
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        if cache is None:
+            answers.append(data)
+            continue
+        key = build_key(source, with_coverage, slim)
+        cache.put(key, data)
+        answers.append(key)
+    answer.send_bytes(pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL))
     answer.close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,14 +17,28 @@ from alertpolicy.engine.model import Policy
 from alertpolicy.engine.serve.clock import iso
 
 
-@dataclass(frozen=True)
 class Candidate:
-    """A revision read, checked and summarised for the guard, not compiled yet."""
+    """A revision read, checked and summarised for the guard, not compiled yet.
 
-    source: PolicySource
-    policy: Policy
-    coverage: Coverage | None
-    """``None`` when the coverage guard is off."""
+    Its files are kept compressed (a service of many schools keeps every school's): they
+    are read only to keep the revision in the state directory and to summarise it for
+    the coverage guard.
+    """
+
+    __slots__ = ("_files", "coverage", "git", "label", "policy", "shared")
+
+    def __init__(self, source: PolicySource, policy: Policy, coverage: Coverage | None) -> None:
+        self.label, self.git, self.shared = source.label, source.git, source.shared
+        self._files = zlib.compress(pickle.dumps(dict(source.files)), 1)
+        self.policy = policy
+        self.coverage = coverage
+        """The summary for the coverage guard; ``None`` when not made (yet)."""
+
+    @property
+    def source(self) -> PolicySource:
+        """The files of the revision (decompressed at each call)."""
+        files: dict[str, bytes] = pickle.loads(zlib.decompress(self._files))
+        return PolicySource(self.label, files, self.git, self.shared)
 
     @property
     def revision(self) -> str:
@@ -53,7 +69,7 @@ class Revision:
     @property
     def git(self) -> str | None:
         """The git commit the policy files came from, if they are in git."""
-        return self.candidate.source.git
+        return self.candidate.git
 
     def counts(self) -> dict[str, int]:
         """How many of each kind of thing the policy defines."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -30,6 +31,7 @@ from alertpolicy.engine.serve.httpio import (
 
 if TYPE_CHECKING:
     from alertpolicy.engine.serve.app import Service
+    from alertpolicy.engine.serve.metrics import ServeMetrics
 
 log = logging.getLogger("alertpolicy.serve")
 
@@ -47,29 +49,42 @@ def _service(request: Request) -> Service:
 async def post_decision(request: Request) -> Response:
     """``POST /v1/decisions``: the decision for the incident in the body."""
     service = _service(request)
+    return await decision_response(request, service.metrics, (), service.decide)
+
+
+async def decision_response(
+    request: Request,
+    metrics: ServeMetrics,
+    labels: tuple[str, ...],
+    decide: Callable[[object], tuple[bytes, str, str]],
+) -> Response:
+    """The answer to a decision request: ``decide`` the incident in the body, counting the
+    outcome in ``metrics`` (with ``labels`` first: a school)."""
     started = time.perf_counter()
+    max_body = request.app.state.service.settings.max_body_bytes
     try:
         check_content_type(request)
-        raw = decode_incident(await read_body(request, service.settings.max_body_bytes))
+        raw = decode_incident(await read_body(request, max_body))
         check_limits(raw)
         # On the event loop, not a thread pool: a decision is a bounded fraction of a
         # millisecond of work that holds the interpreter lock anyway, and each hand-off to
         # a pool thread waits for that lock (behind a reload's compile, ~5 ms each).
-        body, incident_id, code = service.decide(raw)
+        body, incident_id, code = decide(raw)
     except RequestRejected as error:
-        service.metrics.decisions.labels("invalid", error.code).inc()
+        metrics.decisions.labels(*labels, "invalid", error.code).inc()
         return errors_response(error.status, error.problems)
     except IncidentError as error:
-        service.metrics.decisions.labels("invalid", "invalid_incident").inc()
+        metrics.decisions.labels(*labels, "invalid", "invalid_incident").inc()
         return errors_response(422, error.problems)
     except NotReady as error:
-        service.metrics.decisions.labels("unavailable", "not_ready").inc()
+        metrics.decisions.labels(*labels, "unavailable", "not_ready").inc()
         return problem_response(503, "not-ready", str(error), {"Retry-After": "1"})
     elapsed = time.perf_counter() - started
-    service.metrics.latency.observe(elapsed)
-    service.metrics.decisions.labels("rejected" if code else "accepted", code).inc()
+    metrics.latency.observe(elapsed)
+    metrics.decisions.labels(*labels, "rejected" if code else "accepted", code).inc()
     log.info(
-        "decision incident=%s outcome=%s latency_ms=%.1f",
+        "decision%s incident=%s outcome=%s latency_ms=%.1f",
+        f" school={labels[0]}" if labels else "",
         incident_id,
         code or "accepted",
         elapsed * 1000,
@@ -87,7 +102,7 @@ async def post_reload(request: Request) -> Response:
     """``POST /-/reload``: rebuild from the files now (200, or 422 with the errors); with
     ``{"accept": "<held revision>"}``, serve the held revision (409 if another is held)."""
     service = _service(request)
-    accept = await _accepted_revision(request)
+    accept = await accepted_revision(request)
     if isinstance(accept, Response):
         return accept
     if accept is not None:
@@ -96,11 +111,11 @@ async def post_reload(request: Request) -> Response:
         except NotHeld as error:
             return problem_response(409, "not-held", str(error))
         return JSONResponse(outcome.to_json())
-    outcome = await run_in_threadpool(service.coordinator.reload, True)
+    outcome = await run_in_threadpool(service.reload, True)
     return JSONResponse(outcome.to_json(), status_code=200 if outcome.ok else 422)
 
 
-async def _accepted_revision(request: Request) -> str | Response | None:
+async def accepted_revision(request: Request) -> str | Response | None:
     """The ``accept`` of a reload request's body; ``None`` without a body; a 4xx response
     when the body is not ``{"accept": "<revision>"}``."""
     try:
@@ -135,7 +150,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """``GET /metrics``: Prometheus text format; with several workers, all of them."""
-    registry = _service(request).registry
+    registry: CollectorRegistry = request.app.state.service.registry
     if os.environ.get(MULTIPROCESS_ENV):
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -156,4 +171,4 @@ ROUTES = [
     Route("/-/reload", post_reload, methods=["POST"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]
-ROUTE_PATHS = frozenset(route.path for route in ROUTES)
+ROUTE_PATHS = frozenset({*(route.path for route in ROUTES), "/v1/schools"})

@@ -23,7 +23,17 @@ DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 """Largest request line and headers accepted (larger: 431)."""
 DEFAULT_HEADER_TIMEOUT = 10.0
 """Seconds a client may take to send its request line and headers (then: 408)."""
-_PATHS = ("policy_dir", "token_file", "decision_log", "state_dir")
+DEFAULT_GIT_POLL = 10.0
+"""Seconds between two fetches of ``--policy-git`` (git-sync's default period)."""
+_PATHS = (
+    "policy_dir",
+    "token_file",
+    "decision_log",
+    "state_dir",
+    "policies_dir",
+    "git_mirror",
+    "build_cache",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,10 @@ class ServeSettings:
 
     ``state_dir`` ``None`` keeps no state across restarts (``--state-dir none``);
     ``max_route_loss`` ``None`` turns the coverage guard off (``--no-coverage-guard``).
+    ``policies_dir`` serves a folder of schools instead of ``policy_dir``; with
+    ``policy_git`` (a repository) either names a folder inside it, read from the
+    ``git_ref`` fetched every ``git_poll`` seconds into ``git_mirror``.  ``build_cache``
+    is where the workers of one service share what they built (set by the entry point).
     """
 
     policy_dir: Path
@@ -45,6 +59,12 @@ class ServeSettings:
     debounce_ms: int = 250
     log_level: str = "info"
     workers: int = 1
+    policies_dir: Path | None = None
+    policy_git: str | None = None
+    git_ref: str = "main"
+    git_poll: float = DEFAULT_GIT_POLL
+    git_mirror: Path | None = None
+    build_cache: Path | None = None
 
     def to_env(self) -> dict[str, str]:
         """The settings as the environment variable worker processes read."""

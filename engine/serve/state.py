@@ -5,7 +5,7 @@ does not forget what was serving (and let a policy that lost its rules straight 
 files of every revision the service accepts are kept here, and a service started on a
 policy that trips the guard against them serves the kept revision and holds the new one.
 
-One JSON file per policy directory (``accepted-<hash of the policy path>.json``): the
+One JSON file per policy (``accepted-<hash of the policy path or origin>.json``): the
 revision string, the git commit and every file's text, written to a temporary file and
 renamed over the old one, so that a crash never leaves half a file.  The default
 directory is outside the policy directory (which may be read-only: a ConfigMap, a
@@ -44,11 +44,18 @@ def default_state_dir() -> Path:
 
 
 class AcceptedStore:
-    """The last accepted revision of one policy directory, in a state directory."""
+    """The last accepted revision of one policy, in a state directory.
 
-    def __init__(self, directory: Path, policy_dir: Path) -> None:
+    The policy is named by its directory (made absolute), or by the key of where it comes
+    from (:attr:`~.origin.Origin.key`: a school, a folder in a git repository).
+    """
+
+    def __init__(self, directory: Path, policy: Path | str, *, sync: bool = True) -> None:
         self.directory = Path(directory)
-        where = os.path.abspath(policy_dir)
+        self.sync = sync
+        """Whether each record is flushed to disk before it replaces the last (``fsync``);
+        a service of many schools leaves that to the kernel (still never half a file)."""
+        where = os.path.abspath(policy) if isinstance(policy, Path) else policy
         digest = hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
         self.path = self.directory / f"accepted-{digest}.json"
         self.policy_path = where
@@ -94,8 +101,8 @@ class AcceptedStore:
             return None
         try:
             files = {str(k): str(v).encode("utf-8") for k, v in dict(data["files"]).items()}
-            git = data.get("git")
-            source = PolicySource(label, files, str(git) if git else None)
+            git, shared = data.get("git"), data.get("shared")
+            source = PolicySource(label, files, str(git) if git else None, shared)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             log.warning("ignoring the kept revision in %s: %s", self.path, error)
             return None
@@ -111,6 +118,7 @@ class AcceptedStore:
             "policy": self.policy_path,
             "revision": revision_of(source),
             "git": source.git,
+            "shared": source.shared,
             "files": {path: source.files[path].decode("utf-8") for path in sorted(source.files)},
         }
         try:
@@ -120,7 +128,8 @@ class AcceptedStore:
             ) as out:
                 json.dump(record, out, ensure_ascii=False)
                 out.flush()
-                os.fsync(out.fileno())
+                if self.sync:
+                    os.fsync(out.fileno())
             os.replace(out.name, self.path)
         except (OSError, UnicodeDecodeError) as error:
             log.error("could not keep the accepted revision in %s: %s", self.path, error)

@@ -44,24 +44,34 @@ def policy_status(
     return out
 
 
-def log_outcome(outcome: ReloadOutcome, serving: Revision | None) -> None:
-    """Coordinator subscriber: one log line for each reload that did something."""
+def log_outcome(outcome: ReloadOutcome, serving: Revision | None, school: str = "") -> None:
+    """Coordinator subscriber: one log line for each reload that did something (of
+    ``school``, when one service serves many)."""
+    of = f" of school {school}" if school else ""
     if not outcome.ok:
         problems = " | ".join(p.render() for p in outcome.errors)
         still = f"still serving {outcome.revision}" if outcome.revision else "nothing serving"
         count = len(outcome.errors)
         log.warning(
-            "policy reload failed (%s; %d errors; %s): %s", outcome.how, count, still, problems
+            "policy reload%s failed (%s; %d errors; %s): %s",
+            of,
+            outcome.how,
+            count,
+            still,
+            problems,
         )
     elif outcome.held is not None and outcome.newly_held:
         held = outcome.held
+        accept = f"/-/schools/{school}/reload" if school else "/-/reload"
         log.warning(
-            "policy revision %s held by the coverage guard (still serving %s): %s; to serve "
-            'it anyway: POST /-/reload {"accept": "%s"}',
+            "policy revision %s%s held by the coverage guard (still serving %s): %s; to serve "
+            'it anyway: POST %s {"accept": "%s"}',
             held.revision,
+            of,
             outcome.revision,
             held.summary(),
+            accept,
             held.revision,
         )
     elif outcome.changed or outcome.how in ("accept", "rebuild", "start"):
-        log.info("policy reloaded (%s): now serving %s", outcome.how, outcome.revision)
+        log.info("policy%s reloaded (%s): now serving %s", of, outcome.how, outcome.revision)

@@ -22,7 +22,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
-from alertpolicy.engine.serve.app import Service, create_app
+from alertpolicy.engine.serve.app import create_app, service_for
 from alertpolicy.engine.serve.builder import start_reload_server
 from alertpolicy.engine.serve.logs import configure_logging
 from alertpolicy.engine.serve.protocol import set_header_limits
@@ -97,5 +97,5 @@ def worker_app() -> Starlette:
     set_header_limits(settings.max_header_bytes, settings.header_timeout)
     start_reload_server()
     leave_with_parent()
-    service = Service(settings, tuning=COLLECTOR_TUNING, siblings=tell_siblings)
+    service = service_for(settings, tuning=COLLECTOR_TUNING, siblings=tell_siblings)
     return create_app(service, worker=True)

@@ -29,7 +29,7 @@ from alertpolicy.engine.check import build
 from alertpolicy.engine.check.lint import lint_policy
 from alertpolicy.engine.load import safeyaml
 from alertpolicy.engine.load.files import read_directory
-from tests.bench.generate import generate_policy
+from tests.bench.generate import SCALES, generate_policy
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTPOLICY = str(Path(sys.executable).with_name("alertpolicy"))
@@ -100,7 +100,7 @@ def phases(policy_dir: Path) -> dict[str, float]:
 def main() -> None:
     """Generate the policy, then time ``check`` several times and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=("trust", "school"), default="trust")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="trust")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--domain-depth", action="store_true", help="use SPEC section 7")

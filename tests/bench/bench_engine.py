@@ -39,7 +39,7 @@ from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
 from alertpolicy.engine.model import Decision, Incident
 from alertpolicy.engine.serve.tuning import collector_paused
-from tests.bench.generate import generate_incidents, generate_policy
+from tests.bench.generate import SCALES, generate_incidents, generate_policy
 from tests.reference import reference_decision
 
 
@@ -154,7 +154,7 @@ def bench(scale: str, count: int, cycles: int, depth: bool = False) -> None:
 def main() -> None:
     """Parse arguments and run the benchmarks."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=("school", "trust", "both"), default="both")
+    parser.add_argument("--scale", choices=(*sorted(SCALES), "both"), default="both")
     parser.add_argument("--incidents", type=int, default=2000)
     parser.add_argument("--cycles", type=int, default=3, help="extra compile/close cycles")
     parser.add_argument("--domain-depth", action="store_true", help="use SPEC section 7")

@@ -40,7 +40,7 @@ from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
 from alertpolicy.engine.model import Policy
 from alertpolicy.engine.serve.tuning import collector_paused
-from tests.bench.generate import generate_incidents, generate_policy
+from tests.bench.generate import SCALES, generate_incidents, generate_policy
 
 
 def largest_incident(policy: Policy) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def largest_incident(policy: Policy) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=["trust", "school"], default="trust")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="trust")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
     print(f"python -m tests.bench.bench_incident {' '.join(argv or sys.argv[1:])}".rstrip())

@@ -30,7 +30,7 @@ from alertpolicy.engine.serve.builder import RevisionBuilder, start_reload_serve
 from alertpolicy.engine.serve.coordinator import Coordinator
 from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING, collector_paused
 from tests.bench.bench_serve import users_file
-from tests.bench.generate import generate_policy
+from tests.bench.generate import SCALES, generate_policy
 
 
 def rename(policy: Path, n: int) -> None:
@@ -67,7 +67,7 @@ def reloads(policy: Path, guarded: bool, runs: int) -> list[float]:
 def main(argv: list[str] | None = None) -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=["trust", "school"], default="trust")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="trust")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     print(f"python -m tests.bench.bench_reload {' '.join(argv or sys.argv[1:])}".rstrip())

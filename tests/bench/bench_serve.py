@@ -39,7 +39,7 @@ import httpx
 from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.load.files import read_directory, revision_of
 from alertpolicy.engine.serve.tuning import collector_paused
-from tests.bench.generate import generate_incidents, generate_policy
+from tests.bench.generate import SCALES, generate_incidents, generate_policy
 
 REPO = Path(__file__).resolve().parents[2]
 LUA = Path(__file__).with_name("post_incidents.lua")
@@ -228,7 +228,7 @@ def report(
 def main(argv: list[str] | None = None) -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=["trust", "school"], default="trust")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="trust")
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per run")
     parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
     parser.add_argument("--connections", type=int, default=16)

@@ -67,17 +67,28 @@ class Scale:
     rules: int
     central_staff: int
     """Staff of the trust's central team (no academy); 0 for a single school."""
+    students_per_academy: int = STUDENTS_PER_ACADEMY
 
     @property
     def students(self) -> int:
         """How many students the schools have between them."""
-        return self.academies * STUDENTS_PER_ACADEMY
+        return self.academies * self.students_per_academy
 
 
 SCALES = {
     "school": Scale(1, 250, 40, 15, 20, 300, 0),
     "trust": Scale(25, 5_000, 60, 40, 500, 20_000, 4),
+    # The largest real trust on one policy (issue 13): ~100,000 students in 90 academies.
+    "largest": Scale(90, 10_000, 120, 80, 1_000, 40_000, 8, 1_112),
 }
+
+
+def students_per_academy(academies: int) -> int:
+    """How many students each academy of a generated policy with ``academies`` has."""
+    sizes = [s.students_per_academy for s in SCALES.values() if s.academies == academies]
+    return sizes[0] if sizes else STUDENTS_PER_ACADEMY
+
+
 SUB_KINDS = ("online", "in school", "outside school", "reported by a parent")
 """Each category's sub-categories, with ``depth``: ``Bullying (online)`` ..."""
 RESTRICTED_SHARE = 0.1
@@ -99,7 +110,7 @@ class _Builder:
         self.categories = list(CATEGORIES[: scale.categories])
         self.groups: dict[str, dict] = {}
         self.alertable: dict[str, frozenset[str] | None] = {}  # None = every category
-        self.academies = academies_of(scale.academies)
+        self.academies = academies_of(scale.academies, scale.students_per_academy)
         self.central: dict[str, dict] = {}
         self.central_rules: list[dict] = []
         self.users: dict[str, dict[str, dict]] = {a.name: {} for a in self.academies}
@@ -166,8 +177,9 @@ class _Builder:
 
     def alert_group_data(self) -> None:
         """Per academy: DSLs, pastoral team, year teams, then other teams up to the scale."""
-        per_academy = max(1, self.scale.alert_groups // len(self.academies))
+        per_academy, extra = divmod(self.scale.alert_groups, len(self.academies))
         for academy in self.academies:
+            wanted = max(1, per_academy + (academy.index < extra))
             active = self._active(academy)
             by_group: dict[str, list[str]] = {}
             for uid in active:
@@ -177,12 +189,12 @@ class _Builder:
             pastoral = by_group.get("Pastoral", []) + by_group.get("Heads of Year", [])
             teams["Pastoral Team"] = ("Pastoral staff and heads of year", pastoral[:10] or dsls)
             for year in YEARS:
-                if len(teams) >= per_academy:
+                if len(teams) >= wanted:
                     break
                 members = self.rng.sample(active, min(6, len(active)))
                 teams[f"Year {year} Team"] = (f"Staff who look after Year {year}", members)
             n = 1
-            while len(teams) < per_academy:
+            while len(teams) < wanted:
                 members = self.rng.sample(active, min(self.rng.randint(3, 12), len(active)))
                 teams[f"Team {n}"] = ("A working group of staff", members)
                 n += 1
@@ -313,7 +325,8 @@ class _Builder:
             pool = [
                 c for c in self.categories if all(self._reachable(u, academy, [c]) for u in members)
             ]
-            when = {"categories": rng.sample(pool or self.categories, 2)}
+            choices = pool or self.categories
+            when = {"categories": rng.sample(choices, min(2, len(choices)))}
             whole = academy.name if academy.in_trust else None
             rule = {
                 "notify": {"alert_groups": [group] if pool else dsls},
@@ -369,8 +382,8 @@ def _dump(path: Path, data: dict) -> None:
 def generate_policy(
     out_dir: Path | str, scale: str = "trust", seed: int = 0, depth: bool = False
 ) -> Path:
-    """Write a realistic, valid policy at ``scale`` ("school" or "trust") into ``out_dir``;
-    with ``depth``, one using SPEC section 7 (see the module docstring).
+    """Write a realistic, valid policy at ``scale`` ("school", "trust" or "largest") into
+    ``out_dir``; with ``depth``, one using SPEC section 7 (see the module docstring).
 
     The same ``seed`` always writes the same files. Returns the directory.
     """
@@ -425,7 +438,8 @@ def _sites(policy: Policy) -> tuple[list[_Site], list[AutomaticAlert]]:
         site.alert_groups = list(policy.alert_groups)
         site.rules = list(policy.automatic_alerts)
         return [site], []
-    by_folder = {a.folder: _Site(a) for a in academies_of(len(folders))}
+    size = students_per_academy(len(folders))
+    by_folder = {a.folder: _Site(a) for a in academies_of(len(folders), size)}
     if set(by_folder) != folders:
         raise ValueError(f"not a generated trust policy: academy folders {sorted(folders)}")
     for user in policy.users.values():

@@ -70,6 +70,67 @@ CATEGORIES = (
     "Housing concern",
     "Family breakdown",
     "Anxiety",
+    # The largest trust's further categories (120 in all).
+    "Grooming",
+    "Online grooming",
+    "Sexting",
+    "Upskirting",
+    "Peer-on-peer sexual harassment",
+    "Harmful sexual behaviour",
+    "Gambling",
+    "Drug dealing",
+    "Weapons",
+    "Fire setting",
+    "Suicidal ideation",
+    "Self-neglect",
+    "Hoarding",
+    "Modern slavery",
+    "Cuckooing",
+    "Serious youth violence",
+    "Knife carrying",
+    "Hate crime",
+    "Disability-related bullying",
+    "Sexist incident",
+    "Religious bullying",
+    "Appearance-based bullying",
+    "Online abuse",
+    "Image-based abuse",
+    "Sextortion",
+    "Cyber flashing",
+    "Dangerous online challenge",
+    "Contact with a stranger",
+    "Running away",
+    "Children missing in care",
+    "Kinship care",
+    "Adoption",
+    "Special guardianship",
+    "Young parent",
+    "Teenage pregnancy",
+    "Relationship abuse",
+    "Coercive control",
+    "Parental conflict",
+    "Parental imprisonment",
+    "Parental learning disability",
+    "Domestic violence disclosure",
+    "Female genital mutilation risk",
+    "Breast ironing",
+    "Witchcraft and spirit possession",
+    "Faith-based abuse",
+    "Child marriage",
+    "Unaccompanied asylum seeker",
+    "Refugee",
+    "Gypsy, Roma and Traveller",
+    "Elective home education",
+    "Part-time timetable",
+    "Alternative provision",
+    "Exclusion risk",
+    "Police involvement",
+    "Youth justice",
+    "Anti-bullying referral",
+    "Medical absence",
+    "Hospital admission",
+    "Concussion",
+    "Allergy incident",
 )
 PASTORAL_CATEGORIES = (*CATEGORIES[:5], "Mental health", "Behaviour", "Anxiety", "Bereavement")
 FIRST = (
@@ -177,6 +238,69 @@ PLACES = (
     "Hawthorn",
     "Ivydene",
     "Juniper",
+    # The largest trust's further academies (90 in all).
+    "Ambleside",
+    "Birchfield",
+    "Coldharbour",
+    "Deerpark",
+    "Eastwood",
+    "Foxhill",
+    "Glenfield",
+    "Harborne",
+    "Ingleby",
+    "Kelmscott",
+    "Langley",
+    "Marston",
+    "Netherton",
+    "Oldbury",
+    "Penfold",
+    "Queensbury",
+    "Rushden",
+    "Sandhurst",
+    "Tilbury",
+    "Upton",
+    "Ventnor",
+    "Wickham",
+    "Yardley",
+    "Alderley",
+    "Bramhall",
+    "Chesterton",
+    "Dunmore",
+    "Enfield",
+    "Fernhill",
+    "Grantham",
+    "Hartley",
+    "Ilkley",
+    "Kirkby",
+    "Lydford",
+    "Morley",
+    "Newbold",
+    "Ormskirk",
+    "Prestwood",
+    "Radley",
+    "Selby",
+    "Thornton",
+    "Ulverston",
+    "Wetherby",
+    "Ashby",
+    "Bexley",
+    "Crawley",
+    "Didcot",
+    "Epsom",
+    "Frome",
+    "Goring",
+    "Hexham",
+    "Ixworth",
+    "Keswick",
+    "Ludlow",
+    "Malvern",
+    "Nailsea",
+    "Otley",
+    "Padstow",
+    "Ripley",
+    "Stroud",
+    "Tetbury",
+    "Wantage",
 )
 # (user group, category permissions kind, system permissions, share of staff)
 ROLES = (
@@ -222,6 +346,47 @@ GROUP_SPECIALISMS = (
     "Library",
     "Music Service",
     "PE Department",
+    # The largest trust's further user groups (80 in all).
+    "Attendance Team",
+    "Safeguarding Administrators",
+    "Year 7 Transition",
+    "Year 11 Team",
+    "Sixth Form Mentors",
+    "Alternative Provision",
+    "Virtual School",
+    "Young Carers Leads",
+    "EAL Team",
+    "Reading Recovery",
+    "Speech and Language",
+    "Occupational Therapy",
+    "Medical Needs Team",
+    "First Aiders",
+    "Duty Managers",
+    "Trips and Visits",
+    "Extended Schools",
+    "Breakfast Club",
+    "After School Club",
+    "Holiday Programme",
+    "Student Services",
+    "Reception",
+    "Finance Office",
+    "HR Team",
+    "Admissions",
+    "Transport",
+    "Estates",
+    "Compliance",
+    "Data Protection",
+    "Trust Pastoral Leads",
+    "Trust Attendance Leads",
+    "Trust SEND Leads",
+    "Trust HR",
+    "Trust Finance",
+    "Trust IT",
+    "Regional Directors",
+    "Headteachers",
+    "Deputy Headteachers",
+    "Assistant Headteachers",
+    "Subject Leads",
 )
 
 STUDENTS_PER_ACADEMY = 2_000
@@ -258,6 +423,8 @@ class Academy:
     index: int
     in_trust: bool
     """Whether it is one academy of several (its student groups then carry its name)."""
+    size: int = STUDENTS_PER_ACADEMY
+    """How many students it has."""
 
     @property
     def place(self) -> str:
@@ -272,8 +439,8 @@ class Academy:
     @property
     def students(self) -> range:
         """Numbers of its students."""
-        first = self.index * STUDENTS_PER_ACADEMY + 1
-        return range(first, first + STUDENTS_PER_ACADEMY)
+        first = self.index * self.size + 1
+        return range(first, first + self.size)
 
     def year_group(self, year: int) -> str:
         """The student group of a year, e.g. ``Oakfield Year 9`` (``Year 9`` at a school)."""
@@ -294,8 +461,12 @@ class Academy:
         return tuple(sorted(groups))
 
 
-def academies_of(count: int) -> list[Academy]:
-    """The schools of a generated policy with ``count`` academies (1: a single school)."""
+def academies_of(count: int, size: int = STUDENTS_PER_ACADEMY) -> list[Academy]:
+    """The schools of a generated policy with ``count`` academies (1: a single school) of
+    ``size`` students each."""
     if count == 1:
-        return [Academy("Oakfield School", 0, in_trust=False)]
-    return [Academy(f"{place} Academy", i, in_trust=True) for i, place in enumerate(PLACES[:count])]
+        return [Academy("Oakfield School", 0, in_trust=False, size=size)]
+    return [
+        Academy(f"{place} Academy", i, in_trust=True, size=size)
+        for i, place in enumerate(PLACES[:count])
+    ]

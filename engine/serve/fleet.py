@@ -1,0 +1,298 @@
+"""One service process for many schools (``alertpolicy serve --policies DIR``).
+
+:class:`SchoolsService` wires a :class:`~.schools.SchoolRegistry` (one coordinator per
+school) to what the schools share: the metrics (every series labelled with its school),
+the decision log (every line naming its school), the reload threads (:mod:`.queue`),
+and what notices changes — the watcher of the folder of schools (:mod:`.schoolwatch`)
+or, for schools in git, the poller (:mod:`.gitpoll`), which reloads only the schools a
+new commit changed.  Each school's revisions are built without coverage summaries; the
+coverage guard has them made when it has two revisions of a school to compare.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from alertpolicy.engine.check.incident import parse_incident
+from alertpolicy.engine.decide.evaluate import evaluate_incident
+from alertpolicy.engine.errors import EngineError, NotReady
+from alertpolicy.engine.load.schools import school_folders
+from alertpolicy.engine.serve.auth import read_token
+from alertpolicy.engine.serve.buildcache import BuildCache
+from alertpolicy.engine.serve.builder import RevisionBuilder
+from alertpolicy.engine.serve.coordinator import Subscriber
+from alertpolicy.engine.serve.decisionlog import DecisionLog
+from alertpolicy.engine.serve.gitpoll import GitPoller, first_fetch, git_mirror
+from alertpolicy.engine.serve.metrics import (
+    DecisionLogMetrics,
+    GitMetrics,
+    ReloadMetrics,
+    ServeMetrics,
+)
+from alertpolicy.engine.serve.origin import GitSchools, Origin, SchoolOrigin
+from alertpolicy.engine.serve.queue import ReloadQueue
+from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
+from alertpolicy.engine.serve.schools import School, SchoolRegistry
+from alertpolicy.engine.serve.schoolwatch import SchoolsWatcher
+from alertpolicy.engine.serve.settings import ServeSettings
+from alertpolicy.engine.serve.status import log_outcome, policy_status
+from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
+
+log = logging.getLogger("alertpolicy.serve")
+
+LOADER_STOP_SECONDS = 30.0
+"""How long stopping waits for the school being loaded when the service stops."""
+
+
+class SchoolsService:
+    """One service process for every school of ``settings.policies_dir``."""
+
+    def __init__(
+        self,
+        settings: ServeSettings,
+        *,
+        tuning: HeapTuning = NO_TUNING,
+        siblings: Callable[[], None] | None = None,
+    ) -> None:
+        assert settings.policies_dir is not None
+        self.settings = settings
+        self.siblings = siblings
+        self.registry = CollectorRegistry()
+        self.metrics = ServeMetrics(self.registry, by_school=True)
+        self.reload_metrics = ReloadMetrics(self.registry, by_school=True)
+        self.token = read_token(settings.token_file) if settings.token_file else None
+        self.decision_log: DecisionLog | None = None
+        if settings.decision_log is not None:
+            log_metrics = DecisionLogMetrics(self.registry)
+            self.decision_log = DecisionLog(
+                settings.decision_log,
+                on_dropped=log_metrics.dropped.inc,
+                on_error=lambda _error: log_metrics.errors.inc(),
+            )
+        builder = RevisionBuilder(
+            with_coverage=False,
+            tuning=tuning,
+            on_child_failure=lambda _why: self.reload_metrics.child_failures.inc(),
+            cache=BuildCache(settings.build_cache) if settings.build_cache else None,
+            slim=True,
+        )
+        self.mirror = git_mirror(settings)
+        self.poller: GitPoller | None = None
+        self.git: GitSchools | None = None
+        discover: Callable[[], tuple[tuple[str, ...], tuple[str, ...]]]
+        origin_of: Callable[[str], Origin]
+        if self.mirror is not None:
+            self.git = GitSchools(self.mirror, settings.policies_dir)
+            discover, origin_of = self.git.schools, self.git.origin
+            git_metrics = GitMetrics(self.registry)
+            self.poller = GitPoller(
+                self.mirror, settings.git_poll, self._fetched, on_fetch=git_metrics.record
+            )
+        else:
+            policies = settings.policies_dir
+            discover = partial(school_folders, policies)
+            origin_of = partial(SchoolOrigin, policies)
+        self.schools = SchoolRegistry(
+            discover,
+            origin_of,
+            builder,
+            self._subscribers,
+            max_route_loss=settings.max_route_loss,
+            state_dir=settings.state_dir,
+            tuning=tuning,
+        )
+        self.queue = ReloadQueue(self.schools.reload, settings.debounce_ms / 1000)
+        self.watcher: SchoolsWatcher | None = None
+        self._commit: str | None = None
+        self._loader: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    def _subscribers(self, school: str) -> Sequence[Subscriber]:
+        """What a school's coordinator tells after each reload."""
+        found: list[Subscriber] = [
+            self.reload_metrics.subscriber(school),
+            partial(self._readiness, school),
+            partial(log_outcome, school=school),
+        ]
+        if self.decision_log is not None:
+            found.append(partial(self.decision_log.reload, school=school))
+        if self.siblings is not None:
+            found.append(self._tell_siblings)
+        return found
+
+    def _readiness(self, school: str, outcome: ReloadOutcome, serving: Revision | None) -> None:
+        found = self.schools.get(school)
+        ready = found is not None and found.coordinator.serving.not_ready is None
+        self.reload_metrics.set_ready(ready, school)
+
+    def _tell_siblings(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
+        if outcome.changed and outcome.how != "start" and self.siblings is not None:
+            self.siblings()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def prepare(self) -> None:
+        """What must work before the service listens: for schools in git, a first fetch
+        (:class:`StartError` if it fails and nothing was fetched before)."""
+        if self.poller is not None:
+            if self.poller.commit is None:
+                first_fetch(self.poller)
+            self._commit = self.poller.commit
+
+    def start(self, fall_back: bool = False) -> None:
+        """Load every school on a thread of its own, then follow them all.
+
+        The service answers meanwhile: ``/healthz`` 200, ``/readyz`` 503 (the schools are
+        being loaded), each school's routes 503 until its policy is loaded.  The watcher
+        takes its first look before the schools are read, so that nothing changed while
+        they load is missed (the changes wait for the reload threads).
+        """
+        policies = self.settings.policies_dir
+        if self.poller is None and policies is not None:
+            self.watcher = SchoolsWatcher(
+                policies, self.schools.names, self._changed, self.schools.refresh
+            )
+            self.watcher.start()
+        self._loader = threading.Thread(target=self._load, name="schools-load", daemon=True)
+        self._loader.start()
+
+    def _load(self) -> None:
+        try:
+            self.prepare()
+            started = time.monotonic()
+            self.schools.start()
+            seconds = time.monotonic() - started
+            log.info("%d schools loaded in %.1f s", len(self.schools.names()), seconds)
+        except Exception:  # the service still answers, saying it is not ready
+            log.exception("loading the schools' policies failed")
+        finally:
+            if not self._closing.is_set():
+                self.queue.start()
+                if self.poller is not None:
+                    self.poller.start()
+
+    def request_reload(self, force: bool) -> None:
+        """Look at every school soon (a signal): new schools start, changed ones reload.
+        Never blocks (it may be called on the event loop)."""
+        threading.Thread(target=self._look_again, name="schools-look", daemon=True).start()
+
+    def _look_again(self) -> None:
+        if self.poller is not None:
+            self.poller.fetch_now()
+        self.schools.refresh()
+        self.queue.request(self.schools.names(), immediate=True)
+
+    def reload(self, school: str, force: bool = True) -> ReloadOutcome | None:
+        """Reload one school now (``POST /-/schools/{school}/reload``); ``None`` when no
+        school has that name."""
+        found = self.schools.get(school)
+        if found is None:
+            return None
+        if force and self.poller is not None:
+            self.poller.fetch_now()
+        return found.coordinator.reload(force)
+
+    def close(self) -> None:
+        """Stop following, reloading and serving; close the decision log."""
+        self._closing.set()
+        self.schools.close()
+        if self._loader is not None:
+            self._loader.join(timeout=LOADER_STOP_SECONDS)
+        if self.poller is not None:
+            self.poller.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.queue.stop()
+        if self.decision_log is not None:
+            self.decision_log.close()
+
+    def _changed(self, schools: Iterable[str]) -> None:
+        self.queue.request(schools)
+
+    def _fetched(self, commit: str) -> None:
+        """A new commit: reload the schools it changed, start the schools it added."""
+        git, before = self.git, self._commit
+        self._commit = commit
+        if git is None or before is None:
+            return
+        self.schools.refresh()
+        changed = [
+            name
+            for name in self.schools.names()
+            if git.blob_ids(name, before) != git.blob_ids(name, commit)
+        ]
+        if changed:
+            log.info("commit %s changes %d school(s)", commit[:12], len(changed))
+            self.queue.request(changed, immediate=True)
+
+    # ------------------------------------------------------------------ answering
+
+    def school(self, name: str) -> School | None:
+        """The school called ``name``, or ``None``."""
+        return self.schools.get(name)
+
+    def decide(self, school: School, raw: object) -> tuple[bytes, str, str]:
+        """The decision for an incident of ``school`` (see :meth:`.app.Service.decide`)."""
+        with school.coordinator.lease() as revision:
+            incident = parse_incident(raw, revision.policy)
+            try:
+                decision = evaluate_incident(revision.compiled, incident)
+            except EngineError as error:
+                self.reload_metrics.set_ready(False, school.name)
+                school.repair.engine_failed(revision, error)
+                raise NotReady(
+                    f"the policy engine of school {school.name} failed on this incident and "
+                    "is being rebuilt; submit it again shortly"
+                ) from error
+        body = json.dumps(decision.to_json(), ensure_ascii=False, separators=(",", ":"))
+        if self.decision_log is not None:
+            self.decision_log.decision(decision, incident, school=school.name)
+        code = decision.rejection.code if decision.rejection else ""
+        return body.encode("utf-8"), decision.incident, code
+
+    def status(self, school: School) -> dict[str, Any]:
+        """``GET /v1/schools/{school}/policy``."""
+        settings = self.settings
+        guard = {
+            "enabled": settings.max_route_loss is not None,
+            "max_route_loss": settings.max_route_loss,
+            "state_dir": str(settings.state_dir) if settings.state_dir else None,
+        }
+        decision_log = self.decision_log.status() if self.decision_log else None
+        status = {"school": school.name, **policy_status(school.coordinator, guard, decision_log)}
+        if self.poller is not None:
+            status["source"] = self.poller.status()
+        return status
+
+    def overview(self) -> dict[str, Any]:
+        """``GET /v1/schools``: every school in one line each, and what is not served."""
+        schools = []
+        for name in self.schools.names():
+            coordinator = self.schools.get(name).coordinator  # type: ignore[union-attr]
+            current, last, held = coordinator.current, coordinator.last_reload, coordinator.held
+            schools.append(
+                {
+                    "school": name,
+                    "revision": current.revision if current else None,
+                    "ready": coordinator.serving.not_ready is None,
+                    "last_reload_ok": last.ok if last else None,
+                    "held": held.revision if held else None,
+                }
+            )
+        out: dict[str, Any] = {
+            "schools": schools,
+            "not_served": sorted(self.schools.misnamed),
+            "ready": self.schools.not_ready() is None,
+            "not_ready": self.schools.not_ready(),
+        }
+        if self.poller is not None:
+            out["source"] = self.poller.status()
+        return out

@@ -1,0 +1,278 @@
+"""Three replicas behind HAProxy (``deploy/haproxy.cfg``, Debian's haproxy), each serving
+every school of a trust's repository on a git server (a bare repository), each on its own
+loopback address, under a steady, bounded load of decisions through HAProxy:
+
+- each school's decisions are answered by one replica (consistent hashing by school);
+- a commit pushed reaches every replica, and each one's metrics name the revision it
+  serves, so that drift shows;
+- a replica killed and restarted, and then every replica restarted in turn, cost no
+  failed request; HAProxy keeps a restarted replica out while its /readyz fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import random
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import ALERTPOLICY, REPO
+from tests.serve.fleet_support import TrustRepository, rewrite, self_harm
+from tests.serve.support import free_port, wait_until, watch_list_policy
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("haproxy") is None,
+        reason="haproxy is not installed (apt-get install haproxy; .ci/run installs it)",
+    ),
+]
+
+SCHOOLS = ("ashby", "brook", "cedar", "dale", "oakfield", "riverside")
+"""The trust's schools (four more copies of Oakfield's policy)."""
+LOAD_THREADS = 4
+PAUSE = 0.01
+"""Seconds each load thread waits between two decisions (a bounded load, ~200/s)."""
+
+
+class Replica:
+    """``alertpolicy serve`` of the repository's folder of schools on its own address."""
+
+    def __init__(self, workdir: Path, number: int, repository: Path) -> None:
+        self.name = f"replica{number}"
+        self.host = f"127.0.0.{number + 1}"
+        self.port = free_port()
+        self.address = f"{self.host}:{self.port}"
+        self.state = workdir / f"state-{number}"
+        self.log = workdir / f"{self.name}.log"
+        self.repository = repository
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        command = [ALERTPOLICY, "serve", "--host", self.host, "--port", str(self.port)]
+        command += ["--policy-git", str(self.repository), "--policies", "schools"]
+        command += ["--git-poll", "0.5", "--state-dir", str(self.state), "--log-level", "warning"]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=out)
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"http://{self.address}{path}", timeout=10)
+
+    def ready(self) -> bool:
+        try:
+            return self.get("/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def serving(self) -> dict[str, str]:
+        """Each school's revision serving, from this replica's metrics (git, revision)."""
+        found = {}
+        for line in self.get("/metrics").text.splitlines():
+            if line.startswith("alertpolicy_config_info{") and line.endswith(" 1.0"):
+                labels = dict(
+                    part.split("=", 1)
+                    for part in line[line.index("{") + 1 : line.index("}")]
+                    .replace('"', "")
+                    .split(",")
+                )
+                found[labels["school"]] = labels["revision"]
+        return found
+
+    def decisions(self) -> dict[str, float]:
+        """Decisions this replica answered, by school (from its metrics)."""
+        found: dict[str, float] = {}
+        for line in self.get("/metrics").text.splitlines():
+            if line.startswith("alertpolicy_decisions_total{") and 'outcome="accepted"' in line:
+                school = line.split('school="')[1].split('"')[0]
+                found[school] = found.get(school, 0) + float(line.rsplit(" ", 1)[1])
+        return found
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Proxy:
+    """HAProxy running ``deploy/haproxy.cfg`` in the foreground, before the replicas."""
+
+    def __init__(self, workdir: Path, replicas: list[Replica]) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.stats = f"http://127.0.0.1:{free_port()}/stats;csv"
+        env = {
+            "PATH": os.environ["PATH"] + ":/usr/sbin:/sbin",
+            "ALERTPOLICY_LISTEN": self.url.removeprefix("http://"),
+            "ALERTPOLICY_STATS": self.stats.removeprefix("http://").split("/")[0],
+            **{f"ALERTPOLICY_REPLICA_{n}": r.address for n, r in enumerate(replicas, 1)},
+        }
+        self.log = workdir / "haproxy.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                ["haproxy", "-db", "-f", str(REPO / "deploy" / "haproxy.cfg")],
+                env=env,
+                stdout=out,
+                stderr=out,
+            )
+
+    def servers(self) -> dict[str, dict[str, str]]:
+        """HAProxy's view of each replica: status, check status and code, retries."""
+        try:
+            text = httpx.get(self.stats, timeout=5).text.lstrip("# ")
+        except httpx.TransportError:
+            return {}
+        rows = csv.DictReader(io.StringIO(text))
+        return {
+            r["svname"]: r
+            for r in rows
+            if r["pxname"] == "replicas"
+            and r["svname"]
+            not in (
+                "FRONTEND",
+                "BACKEND",
+            )
+        }
+
+    def status(self, replica: Replica) -> str:
+        return self.servers().get(replica.name, {}).get("status", "")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class Load:
+    """Decisions for every school posted through HAProxy by a few threads until stopped;
+    every answer is kept, and any that is not a correct decision is a failure."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.answered = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(LOAD_THREADS)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self, seed: int) -> None:
+        rng = random.Random(seed)
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self._stop.is_set():
+                school = rng.choice(SCHOOLS)
+                try:
+                    response = client.post(f"/v1/schools/{school}/decisions", json=self_harm())
+                    users = [r["user"] for r in response.json()["recipients"]]
+                    ok = response.status_code == 200 and "hwright" in users and "jsmith" in users
+                    failure = "" if ok else f"{school}: {response.status_code} {response.text}"
+                except (httpx.HTTPError, ValueError, KeyError) as error:
+                    failure = f"{school}: {type(error).__name__}: {error}"
+                with self._lock:
+                    self.answered += 1
+                    if failure:
+                        self.failures.append(failure)
+                self._stop.wait(PAUSE)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[tuple[TrustRepository, list[Replica], Proxy]]:
+    repository = TrustRepository(tmp_path / "git")
+    schools = repository.work / "schools"
+    for name in SCHOOLS:
+        if not (schools / name).exists():
+            shutil.copytree(schools / "oakfield", schools / name)
+    # A school large enough that loading it takes a moment: a restarted replica is seen
+    # answering /healthz while its /readyz still fails.
+    watch_list_policy(schools / "zz-watch-list", rules=8000)
+    repository.push("The trust's six schools and a large one")
+    replicas = [Replica(tmp_path, n, repository.bare) for n in (1, 2, 3)]
+    proxy = Proxy(tmp_path, replicas)
+    try:
+        assert wait_until(lambda: all(r.ready() for r in replicas), seconds=120), logs(replicas)
+        assert wait_until(lambda: all(proxy.status(r) == "UP" for r in replicas), seconds=30)
+        yield repository, replicas, proxy
+    finally:
+        proxy.stop()
+        for replica in replicas:
+            replica.stop()
+
+
+def logs(replicas: list[Replica]) -> str:
+    return "\n".join(f"== {r.name}\n{r.log.read_text(errors='replace')}" for r in replicas)
+
+
+def restart(replica: Replica, proxy: Proxy, sig: int) -> set[str]:
+    """Stop ``replica`` with ``sig``, start it again, and wait until HAProxy has it back;
+    HAProxy's check statuses for it meanwhile."""
+    seen: set[str] = set()
+    replica.stop(sig)
+    assert wait_until(lambda: proxy.status(replica) != "UP", seconds=15)
+    replica.start()
+
+    def back() -> bool:
+        found = proxy.servers().get(replica.name, {})
+        seen.add(f"{found.get('check_status')} {found.get('check_code')}".strip())
+        return found.get("status") == "UP"
+
+    assert wait_until(back, seconds=120), replica.log.read_text(errors="replace")
+    return seen
+
+
+def test_three_replicas_behind_haproxy(
+    fleet: tuple[TrustRepository, list[Replica], Proxy],
+) -> None:
+    repository, replicas, proxy = fleet
+    with Load(proxy.url) as load:
+        assert wait_until(lambda: load.answered >= 300, seconds=60)
+        # Each school is answered by one replica, and the schools are spread over them.
+        counts = [replica.decisions() for replica in replicas]
+        owners = {s: [n for n, c in enumerate(counts) if c.get(s)] for s in SCHOOLS}
+        assert all(len(owner) == 1 for owner in owners.values()), owners
+        assert len({owner[0] for owner in owners.values()}) >= 2, owners
+
+        # A commit reaches every replica; each one's metrics name what it serves.
+        before = [replica.serving() for replica in replicas]
+        assert all(serving == before[0] for serving in before)
+        rewrite(repository.work / "schools" / "riverside" / "users.yaml", "Joan Smart", "J Smart")
+        commit = repository.push("Riverside: the DSL's name")[:12]
+        assert wait_until(
+            lambda: all(r.serving()["riverside"].endswith(f"git:{commit}") for r in replicas),
+            seconds=30,
+        )
+        after = [replica.serving() for replica in replicas]
+        assert all(serving == after[0] for serving in after)
+        assert {s: r for s, r in after[0].items() if s != "riverside"} == {
+            s: r for s, r in before[0].items() if s != "riverside"
+        }
+
+        # A replica killed (as the OOM killer would) and started again.
+        checks = restart(replicas[1], proxy, signal.SIGKILL)
+        assert "L7STS 503" in checks, checks  # alive, loading: kept out on /readyz
+        # Every replica restarted in turn (a rolling update).
+        for replica in replicas:
+            restart(replica, proxy, signal.SIGTERM)
+        answered = load.answered
+        assert wait_until(lambda: load.answered >= answered + 100, seconds=60)
+    assert load.failures == [], load.failures[:10]
+    assert load.answered > 1000

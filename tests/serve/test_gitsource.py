@@ -1,0 +1,185 @@
+"""Policies served from git (``serve --policy-git REPO --ref main``): each commit pushed is
+fetched and loaded as one revision naming it, through every check and the coverage guard;
+a fetch that fails changes nothing; with ``--policies``, a commit reloads only the schools
+it changed."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ALERTPOLICY, REPO
+from tests.serve.fleet_support import SchoolsServer, TrustRepository, rewrite, self_harm
+from tests.serve.support import wait_until
+
+pytestmark = pytest.mark.slow
+
+Start = Callable[..., SchoolsServer]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> TrustRepository:
+    return TrustRepository(tmp_path / "git")
+
+
+@pytest.fixture
+def start(tmp_path: Path, repo: TrustRepository) -> Iterator[Start]:
+    """Start services of ``repo`` (polled every 0.2 s unless told); all stopped after."""
+    servers: list[SchoolsServer] = []
+
+    def starter(*args: str, ready: bool = True) -> SchoolsServer:
+        server = SchoolsServer(tmp_path, "--policy-git", str(repo.bare), "--git-poll", "0.2", *args)
+        servers.append(server)
+        if ready:
+            server.wait_ready()
+        return server
+
+    yield starter
+    for server in servers:
+        server.stop()
+
+
+def tom(server: SchoolsServer) -> str:
+    """What the single policy served calls tteach (chosen by hand)."""
+    body = {"id": "I-1", "categories": ["Bullying"], "students": [{"id": "S1"}]}
+    body["alerts"] = {"users": ["tteach"]}  # type: ignore[assignment]
+    recipients = server.decide(body).json()["recipients"]
+    return str(next(r["name"] for r in recipients if r["user"] == "tteach"))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_pushed_commit_is_served_naming_it(
+    start: Start, repo: TrustRepository, workers: str
+) -> None:
+    server = start("--policy", "policy", "--workers", workers)
+    first = server.status()
+    assert first["git"] == repo.first[:12]
+    assert first["source"]["ref"] == "main"
+    rewrite(repo.work / "policy" / "users.yaml", "Tom Teach", "Tom Pushed")
+    commit = repo.push("Tom's name")
+    assert wait_until(lambda: all(tom(server) == "Tom Pushed" for _ in range(6)))
+    status = server.status()
+    assert status["git"] == commit[:12]
+    assert status["revision"].endswith(f" git:{commit[:12]}")
+    assert status["source"]["commit"] == commit
+    fetches = server.samples("alertpolicy_git_fetches_total")
+    assert fetches['{result="success"}'] >= 2 and fetches['{result="failure"}'] == 0
+
+
+def test_a_commit_elsewhere_in_the_repository_changes_no_revision(
+    start: Start, repo: TrustRepository
+) -> None:
+    server = start("--policy", "policy")
+    before = server.revision()
+    (repo.work / "README.md").write_text("How our policies are reviewed\n")
+    commit = repo.push("A readme")
+    assert wait_until(lambda: server.status()["source"]["commit"] == commit)
+    assert server.revision() == before
+
+
+def test_reload_fetches_at_once(start: Start, repo: TrustRepository) -> None:
+    server = start("--policy", "policy", "--git-poll", "3600")
+    rewrite(repo.work / "policy" / "users.yaml", "Tom Teach", "Tom Told")
+    commit = repo.push("Tom's name")
+    assert tom(server) == "Tom Teach"
+    response = server.client.post("/-/reload")
+    assert response.status_code == 200 and response.json()["revision"].endswith(commit[:12])
+    assert tom(server) == "Tom Told"
+
+
+def test_an_invalid_commit_is_not_served_and_a_fix_is(start: Start, repo: TrustRepository) -> None:
+    server = start("--policy", "policy")
+    good = server.revision()
+    rewrite(repo.work / "policy" / "users.yaml", "user_group: DSL,", "user_group: DSLz,")
+    repo.push("A typo")
+    assert wait_until(lambda: server.status()["last_reload"]["ok"] is False)
+    error = server.status()["last_reload"]["errors"][0]
+    assert error["file"] == "main:policy/users.yaml" and error["value"] == "DSLz"
+    assert server.revision() == good
+    rewrite(repo.work / "policy" / "users.yaml", "user_group: DSLz,", "user_group: DSL,")
+    rewrite(repo.work / "policy" / "users.yaml", "Tom Teach", "Tom Fixed")
+    fixed = repo.push("The typo fixed")
+    assert wait_until(lambda: server.status()["git"] == fixed[:12])
+    assert tom(server) == "Tom Fixed"
+
+
+def test_the_guard_holds_a_commit_that_deletes_rules(start: Start, repo: TrustRepository) -> None:
+    server = start("--policy", "policy")
+    serving = server.revision()
+    (repo.work / "policy" / "automatic_alerts.yaml").unlink()
+    commit = repo.push("Rules removed by mistake")
+    assert wait_until(lambda: server.held() is not None)
+    held = server.held()
+    assert held is not None and held["revision"].endswith(commit[:12])
+    assert server.revision() == serving
+
+
+def test_an_unreachable_repository_keeps_the_revision_serving(
+    start: Start, repo: TrustRepository, tmp_path: Path
+) -> None:
+    server = start("--policy", "policy")
+    serving = server.revision()
+    moved = tmp_path / "elsewhere.git"
+    repo.bare.rename(moved)
+    assert wait_until(lambda: server.status()["source"]["last_error"] is not None)
+    assert "cannot fetch" in server.status()["source"]["last_error"]
+    assert server.revision() == serving
+    assert server.samples("alertpolicy_git_fetches_total")['{result="failure"}'] >= 1
+    assert server.client.get("/readyz").status_code == 200
+    moved.rename(repo.bare)
+    assert wait_until(lambda: server.status()["source"]["last_error"] is None)
+
+
+def test_a_repository_that_cannot_be_fetched_at_start_is_refused(tmp_path: Path) -> None:
+    server = SchoolsServer(tmp_path, "--policy-git", str(tmp_path / "none.git"))
+    assert server.process.wait(timeout=60) == 2
+    assert "cannot fetch" in server.log()
+
+
+def test_a_commit_reloads_only_the_schools_it_changes(start: Start, repo: TrustRepository) -> None:
+    server = start("--policies", "schools")
+    before = server.revisions()
+    reloads = server.samples("alertpolicy_config_reloads_total")
+    rewrite(repo.work / "schools" / "riverside" / "users.yaml", "Joan Smart", "Joan Pushed")
+    commit = repo.push("Riverside: a name")
+    assert wait_until(lambda: server.revisions()["riverside"] != before["riverside"])
+    assert server.revisions()["riverside"].endswith(f"git:{commit[:12]}")  # type: ignore[union-attr]
+    assert server.revisions()["oakfield"] == before["oakfield"]
+    after = server.samples("alertpolicy_config_reloads_total")
+    oakfield = '{result="success",school="oakfield"}'
+    assert after[oakfield] == reloads[oakfield]
+    rewrite(repo.work / "schools" / "trust" / "safeguarding.yaml", "Helen Wright", "Helen W")
+    trust = repo.push("The trust lead's name")
+    assert wait_until(
+        lambda: all(r and r.endswith(f"git:{trust[:12]}") for r in server.revisions().values())
+    )
+    names = {
+        r["user"]: r["name"]
+        for r in server.decide_for("oakfield", self_harm()).json()["recipients"]
+    }
+    assert names["hwright"] == "Helen W"
+
+
+def test_a_school_added_by_a_commit_is_served(start: Start, repo: TrustRepository) -> None:
+    server = start("--policies", "schools")
+    shutil.copytree(repo.work / "schools" / "oakfield", repo.work / "schools" / "lakeside")
+    repo.push("Lakeside joins the trust")
+    assert wait_until(lambda: "lakeside" in server.revisions())
+    assert wait_until(lambda: server.school("lakeside")["ready"] is True)
+
+
+def test_the_command_line_refuses_policy_with_policies(tmp_path: Path) -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [ALERTPOLICY, "serve", "--policy", "p", "--policies", "q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "give --policy (one policy) or --policies (schools), not both" in done.stderr
