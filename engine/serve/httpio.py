@@ -30,22 +30,33 @@ def _rejected(status: int, code: str, message: str, value: object = None) -> Req
     return RequestRejected([problem], status, code)
 
 
+DRAIN_BYTES = 1 << 20
+"""How much more than the limit of a too-large body is read (and dropped) before the 413
+is sent, so that a client still sending it reads the answer rather than a closed
+connection; a body larger still is cut off."""
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it is known to exceed ``limit`` bytes."""
+    """The request body, refused (413) when it exceeds ``limit`` bytes: at once when its
+    declared length is far larger, else once read (and dropped) whole, at most
+    :data:`DRAIN_BYTES` past the limit."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             message = "the Content-Length header is not a number"
             raise _rejected(400, "bad_request", message, declared)
-        if int(declared) > limit:
+        if int(declared) > limit + DRAIN_BYTES:
             raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+        if size > limit + DRAIN_BYTES:
+            break
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise _too_large(limit)
     return b"".join(chunks)
 
 

@@ -11,13 +11,9 @@ loopback address, under a steady, bounded load of decisions through HAProxy:
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 import random
 import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import ALERTPOLICY, REPO
+from tests.deploy.fleet import Proxy, Replica
 from tests.serve.fleet_support import TrustRepository, rewrite, self_harm
-from tests.serve.support import free_port, wait_until, watch_list_policy
+from tests.serve.support import wait_until, watch_list_policy
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,116 +38,6 @@ SCHOOLS = ("ashby", "brook", "cedar", "dale", "oakfield", "riverside")
 LOAD_THREADS = 4
 PAUSE = 0.01
 """Seconds each load thread waits between two decisions (a bounded load, ~200/s)."""
-
-
-class Replica:
-    """``alertpolicy serve`` of the repository's folder of schools on its own address."""
-
-    def __init__(self, workdir: Path, number: int, repository: Path) -> None:
-        self.name = f"replica{number}"
-        self.host = f"127.0.0.{number + 1}"
-        self.port = free_port()
-        self.address = f"{self.host}:{self.port}"
-        self.state = workdir / f"state-{number}"
-        self.log = workdir / f"{self.name}.log"
-        self.repository = repository
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        command = [ALERTPOLICY, "serve", "--host", self.host, "--port", str(self.port)]
-        command += ["--policy-git", str(self.repository), "--policies", "schools"]
-        command += ["--git-poll", "0.5", "--state-dir", str(self.state), "--log-level", "warning"]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=out)
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"http://{self.address}{path}", timeout=10)
-
-    def ready(self) -> bool:
-        try:
-            return self.get("/readyz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def serving(self) -> dict[str, str]:
-        """Each school's revision serving, from this replica's metrics (git, revision)."""
-        found = {}
-        for line in self.get("/metrics").text.splitlines():
-            if line.startswith("alertpolicy_config_info{") and line.endswith(" 1.0"):
-                labels = dict(
-                    part.split("=", 1)
-                    for part in line[line.index("{") + 1 : line.index("}")]
-                    .replace('"', "")
-                    .split(",")
-                )
-                found[labels["school"]] = labels["revision"]
-        return found
-
-    def decisions(self) -> dict[str, float]:
-        """Decisions this replica answered, by school (from its metrics)."""
-        found: dict[str, float] = {}
-        for line in self.get("/metrics").text.splitlines():
-            if line.startswith("alertpolicy_decisions_total{") and 'outcome="accepted"' in line:
-                school = line.split('school="')[1].split('"')[0]
-                found[school] = found.get(school, 0) + float(line.rsplit(" ", 1)[1])
-        return found
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-class Proxy:
-    """HAProxy running ``deploy/haproxy.cfg`` in the foreground, before the replicas."""
-
-    def __init__(self, workdir: Path, replicas: list[Replica]) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.stats = f"http://127.0.0.1:{free_port()}/stats;csv"
-        env = {
-            "PATH": os.environ["PATH"] + ":/usr/sbin:/sbin",
-            "ALERTPOLICY_LISTEN": self.url.removeprefix("http://"),
-            "ALERTPOLICY_STATS": self.stats.removeprefix("http://").split("/")[0],
-            **{f"ALERTPOLICY_REPLICA_{n}": r.address for n, r in enumerate(replicas, 1)},
-        }
-        self.log = workdir / "haproxy.log"
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                ["haproxy", "-db", "-f", str(REPO / "deploy" / "haproxy.cfg")],
-                env=env,
-                stdout=out,
-                stderr=out,
-            )
-
-    def servers(self) -> dict[str, dict[str, str]]:
-        """HAProxy's view of each replica: status, check status and code, retries."""
-        try:
-            text = httpx.get(self.stats, timeout=5).text.lstrip("# ")
-        except httpx.TransportError:
-            return {}
-        rows = csv.DictReader(io.StringIO(text))
-        return {
-            r["svname"]: r
-            for r in rows
-            if r["pxname"] == "replicas"
-            and r["svname"]
-            not in (
-                "FRONTEND",
-                "BACKEND",
-            )
-        }
-
-    def status(self, replica: Replica) -> str:
-        return self.servers().get(replica.name, {}).get("status", "")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 class Load:
@@ -206,7 +92,8 @@ def fleet(tmp_path: Path) -> Iterator[tuple[TrustRepository, list[Replica], Prox
     # answering /healthz while its /readyz still fails.
     watch_list_policy(schools / "zz-watch-list", rules=8000)
     repository.push("The trust's six schools and a large one")
-    replicas = [Replica(tmp_path, n, repository.bare) for n in (1, 2, 3)]
+    source = ("--policy-git", str(repository.bare), "--policies", "schools", "--git-poll", "0.5")
+    replicas = [Replica(tmp_path, n, *source) for n in (1, 2, 3)]
     proxy = Proxy(tmp_path, replicas)
     try:
         assert wait_until(lambda: all(r.ready() for r in replicas), seconds=120), logs(replicas)

@@ -181,6 +181,13 @@ def test_with_two_workers_every_worker_serves_each_schools_edit(
     start: Start, schools: Path
 ) -> None:
     server = start("--workers", "2")
+    # Ready is one worker's answer: wait until every worker serves every school.
+    assert wait_until(
+        lambda: (
+            len({json.dumps(server.revisions(), sort_keys=True) for _ in range(8)}) == 1
+            and None not in server.revisions().values()
+        )
+    )
     before = server.revisions()
     rewrite(schools / "riverside" / "users.yaml", "Joan Smart", "Joan Smarter")
     assert wait_until(
