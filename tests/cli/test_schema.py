@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
-from alertpolicy.cli import SCHEMAS, main
+from alertpolicy.cli import main
+from alertpolicy.commands.policy import SCHEMAS
 from tests.helpers import ALERTPOLICY, EXAMPLE_POLICY
 
 SCHEMA_BASE = "https://alertpolicy.example/schemas/"
