@@ -53,10 +53,12 @@ from alertpolicy.engine.audit.triggers import (
     ReverseIndex,
     Trigger,
     Via,
+    every_trigger,
     lacks_text,
     matched_label,
     missing_permissions,
     rule_triggers,
+    rules_by_trigger,
 )
 from alertpolicy.engine.model import Access, AutomaticAlert, Policy, Targets
 from alertpolicy.engine.rules import Condition, Membership, Permissions, conditions
@@ -101,10 +103,7 @@ class AlertMap:
 
     def triggers(self) -> list[Trigger]:
         """Every trigger: each category, each rule trigger, each alert group; sorted."""
-        found = set(self._by_trigger())
-        found.update(Trigger("category", c) for c in self.policy.categories)
-        found.update(Trigger("alert_group", a) for a in self.policy.alert_groups)
-        return sorted(found, key=Trigger.sort_key)
+        return every_trigger(self.policy, self._by_trigger())
 
     def rules_for(self, trigger: Trigger) -> tuple[AutomaticAlert, ...]:
         """The automatic-alert rules ``trigger`` fires (none for an alert group)."""
@@ -120,11 +119,7 @@ class AlertMap:
     def _by_trigger(self) -> dict[Trigger, list[AutomaticAlert]]:
         """Rules by trigger, built on first use (one pass over the rules)."""
         if self._by_trigger_index is None:
-            index: dict[Trigger, list[AutomaticAlert]] = defaultdict(list)
-            for rule in self.policy.automatic_alerts:
-                for trigger in self.triggers_of(rule):
-                    index[trigger].append(rule)
-            self._by_trigger_index = dict(index)
+            self._by_trigger_index = rules_by_trigger(self.policy, self.triggers_of)
         return self._by_trigger_index
 
     def _by_value(self) -> dict[tuple[str, str], list[AutomaticAlert]]:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from alertpolicy.engine.audit.alertmap import INCIDENT, AlertMap, Standing, Trigger
 from alertpolicy.engine.audit.standing import Contribution, settle
-from alertpolicy.engine.audit.triggers import matched_label
+from alertpolicy.engine.audit.triggers import every_trigger, matched_label, rules_by_trigger
 from alertpolicy.engine.model import AutomaticAlert
 
 INCIDENT_ONLY = frozenset({INCIDENT})
@@ -85,19 +85,12 @@ class AtomicMap:
 
     def _index(self) -> dict[Trigger, list[AutomaticAlert]]:
         if self._by_atom is None:
-            index: dict[Trigger, list[AutomaticAlert]] = defaultdict(list)
-            for rule in self.policy.automatic_alerts:
-                for atom in self.atoms_of(rule):
-                    index[atom].append(rule)
-            self._by_atom = dict(index)
+            self._by_atom = rules_by_trigger(self.policy, self.atoms_of)
         return self._by_atom
 
     def triggers(self) -> list[Trigger]:
         """Every single trigger: each category, rule trigger and alert group; sorted."""
-        found = set(self._index())
-        found.update(Trigger("category", c) for c in self.policy.categories)
-        found.update(Trigger("alert_group", a) for a in self.policy.alert_groups)
-        return sorted(found, key=Trigger.sort_key)
+        return every_trigger(self.policy, self._index())
 
     def rules_for(self, atom: Trigger) -> tuple[AutomaticAlert, ...]:
         """The rules ``atom`` fires (in policy order; none for an alert group)."""

@@ -271,13 +271,17 @@ def _compare_users(base: Policy, head: Policy, out: ObjectChanges) -> None:
             out.users[uid].append(out.add(PolicyChange(kind, uid, text)))
 
 
+def _came_or_went(what: str, name: str, old: object) -> PolicyChange:
+    """``user group Pastoral added`` (no ``old`` one) or ``... removed``."""
+    kind = "added" if old is None else "removed"
+    return PolicyChange(f"{what.replace(' ', '_')}_{kind}", name, f"{what} {name} {kind}")
+
+
 def _compare_user_groups(base: Policy, head: Policy, out: ObjectChanges) -> None:
     for name in sorted(base.user_groups.keys() | head.user_groups.keys()):
         old, new = base.user_groups.get(name), head.user_groups.get(name)
         if old is None or new is None:
-            kind = "added" if old is None else "removed"
-            change = PolicyChange(f"user_group_{kind}", name, f"user group {name} {kind}")
-            out.groups[name] = out.add(change)
+            out.groups[name] = out.add(_came_or_went("user group", name, old))
             continue
         keys = old.category_permissions.keys() | new.category_permissions.keys()
         for key in sorted(keys):
@@ -299,9 +303,8 @@ def _compare_alert_groups(base: Policy, head: Policy, out: ObjectChanges) -> Non
     for name in sorted(base.alert_groups.keys() | head.alert_groups.keys()):
         old, new = base.alert_groups.get(name), head.alert_groups.get(name)
         if old is None or new is None:
-            kind = "added" if old is None else "removed"
-            change = PolicyChange(f"alert_group_{kind}", name, f"alert group {name} {kind}")
-            out.alert_groups[name].append(("group", name, out.add(change)))
+            change = out.add(_came_or_went("alert group", name, old))
+            out.alert_groups[name].append(("group", name, change))
             continue
         for field, word in (("users", "user"), ("user_groups", "user_group")):
             before, after = set(getattr(old, field)), set(getattr(new, field))

@@ -62,6 +62,18 @@ class Sides:
     common: frozenset[str]
     """The categories both revisions have, and ``INCIDENT``."""
 
+    @classmethod
+    def of(cls, base: Policy, head: Policy, objects: ObjectChanges) -> Sides:
+        """The sides of a diff from ``base`` to ``head``, whose object changes are
+        ``objects`` (their maps say who is alerted, not how far they can open it)."""
+        common = frozenset(base.categories) & frozenset(head.categories) | {INCIDENT}
+        return cls(
+            AtomicMap(AlertMap(base, with_access=False)),
+            AtomicMap(AlertMap(head, with_access=False)),
+            objects,
+            common,
+        )
+
     def __post_init__(self) -> None:
         self._access: dict[tuple[int, str, bool, str], Access] = {}
 
@@ -248,13 +260,7 @@ def diff_policies(
 ) -> PolicyDiff:
     """Compare two policies: setting changes, object changes and every alert change."""
     objects = compare_objects(base, head)
-    common = frozenset(base.categories) & frozenset(head.categories) | {INCIDENT}
-    sides = Sides(
-        AtomicMap(AlertMap(base, with_access=False)),
-        AtomicMap(AlertMap(head, with_access=False)),
-        objects,
-        common,
-    )
+    sides = Sides.of(base, head, objects)
     if full:
         triggers = dict.fromkeys(set(sides.base.triggers()) | set(sides.head.triggers()))
     else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from alertpolicy.engine.audit.alertmap import Trigger
 from alertpolicy.engine.audit.changes import PolicyChange, SettingChange
@@ -27,14 +27,7 @@ ChangeKind = Literal[
     "restriction_changed",
     "access_changed",
 ]
-CHANGE_ORDER: tuple[ChangeKind, ...] = (
-    "gains",
-    "loses",
-    "newly_withheld",
-    "no_longer_withheld",
-    "restriction_changed",
-    "access_changed",
-)
+CHANGE_ORDER: tuple[ChangeKind, ...] = get_args(ChangeKind)
 ACCESS_ORDER: tuple[Access, ...] = ("none", "needs_key", "full")
 
 

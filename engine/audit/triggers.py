@@ -11,7 +11,7 @@ alert names a user (:class:`Via`) is the routing rules' own.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Literal, NamedTuple
 
 from alertpolicy.engine.model import AutomaticAlert, MissingPermission, Policy, Targets
@@ -96,6 +96,25 @@ def rule_triggers(rule: AutomaticAlert, condition: Condition) -> tuple[Trigger, 
         return (Trigger("combination", combination_label(rule)),)
     found = [Trigger(kind, value) for kind, values in condition.accepts.items() for value in values]
     return tuple(sorted(set(found))) if len(found) > 1 else tuple(found)
+
+
+def every_trigger(policy: Policy, fired: Iterable[Trigger]) -> list[Trigger]:
+    """The triggers ``fired``, each category and each alert group of ``policy``; sorted."""
+    found = set(fired)
+    found.update(Trigger("category", c) for c in policy.categories)
+    found.update(Trigger("alert_group", a) for a in policy.alert_groups)
+    return sorted(found, key=Trigger.sort_key)
+
+
+def rules_by_trigger(
+    policy: Policy, triggers_of: Callable[[AutomaticAlert], Iterable[Trigger]]
+) -> dict[Trigger, list[AutomaticAlert]]:
+    """The rules of ``policy`` (in policy order) by each trigger ``triggers_of`` gives."""
+    index: dict[Trigger, list[AutomaticAlert]] = defaultdict(list)
+    for rule in policy.automatic_alerts:
+        for trigger in triggers_of(rule):
+            index[trigger].append(rule)
+    return dict(index)
 
 
 def matched_label(condition: Condition, values: Mapping[str, Iterable[str]]) -> str:

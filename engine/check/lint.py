@@ -269,25 +269,34 @@ def _first_written(items: Iterable[_Defined]) -> _Defined | None:
 
 
 def _inactive_users_named(policy: Policy) -> Iterator[Problem]:
-    for index, rule in enumerate(policy.automatic_alerts):
-        for uid in rule.notify.users:
+    naming = [
+        (
+            f"automatic alert {rule.id}",
+            "from it",
+            rule.notify.users,
+            rule.location,
+            ("automatic_alerts", index, "notify", "users"),
+        )
+        for index, rule in enumerate(policy.automatic_alerts)
+    ] + [
+        (
+            f"alert group {name}",
+            "through it",
+            alert_group.users,
+            alert_group.location,
+            ("alert_groups", name, "members", "users"),
+        )
+        for name, alert_group in policy.alert_groups.items()
+    ]
+    for what, how, users, location, path in naming:
+        for uid in users:
             if not policy.users[uid].active:
                 yield _warning(
                     "inactive-user-named",
-                    f"automatic alert {rule.id} names inactive user {uid} "
-                    f"({policy.users[uid].name}): they receive nothing from it",
-                    rule.location,
-                    ("automatic_alerts", index, "notify", "users"),
-                )
-    for name, alert_group in policy.alert_groups.items():
-        for uid in alert_group.users:
-            if not policy.users[uid].active:
-                yield _warning(
-                    "inactive-user-named",
-                    f"alert group {name} names inactive user {uid} "
-                    f"({policy.users[uid].name}): they receive nothing through it",
-                    alert_group.location,
-                    ("alert_groups", name, "members", "users"),
+                    f"{what} names inactive user {uid} "
+                    f"({policy.users[uid].name}): they receive nothing {how}",
+                    location,
+                    path,
                 )
 
 

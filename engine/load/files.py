@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alertpolicy.engine.errors import Location, PolicyError, Problem
+from alertpolicy.engine.load.gitrun import run_git
 from alertpolicy.engine.model import frozen_map
 
 POLICY_SUFFIXES = (".yaml", ".yml")
@@ -297,15 +297,6 @@ def git_state(path: Path, inside: tuple[str, ...] = (".",)) -> str | None:
 def _git(path: Path, *args: str) -> str | None:
     """Output of ``git -C path args`` stripped, or ``None`` if git failed or is missing."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(path), *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
+        return run_git(path, *args, timeout=30).decode("utf-8", "replace").strip()
+    except PolicyError:
         return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip()

@@ -21,50 +21,17 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from alertpolicy.engine.errors import PolicyError, Problem
+from alertpolicy.engine.errors import PolicyError
 from alertpolicy.engine.load.files import (
     POLICY_SUFFIXES,
     TESTS_FOLDER,
     PolicySource,
     read_directory,
 )
+from alertpolicy.engine.load.gitrun import fail, run_git
 
 BLOB_MODES = ("100644", "100755")
 """Regular files in a git tree (symbolic links are 120000, submodules 160000)."""
-
-
-def _fail(code: str, message: str) -> PolicyError:
-    """A :class:`PolicyError` holding one problem."""
-    return PolicyError([Problem(code, message)])
-
-
-def run_git(
-    repo_dir: Path,
-    *args: str,
-    stdin: bytes | None = None,
-    timeout: float | None = None,
-    code: str = "git-failed",
-) -> bytes:
-    """Standard output of ``git -C repo_dir args``; :class:`PolicyError` (``code``) if git
-    fails or takes longer than ``timeout`` seconds.  git never prompts for a password."""
-    environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(repo_dir), *args],
-            input=stdin,
-            capture_output=True,
-            check=False,
-            timeout=timeout,
-            env=environment,
-        )
-    except OSError as error:
-        raise _fail("git-unavailable", f"cannot run git: {error}") from error
-    except subprocess.TimeoutExpired as error:
-        raise _fail(code, f"git {args[0]} did not finish within {timeout:g} s") from error
-    if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip()
-        raise _fail(code, f"git {args[0]} failed: {detail}")
-    return done.stdout
 
 
 POLICY_PATH_MISSING = "policy-path-missing"
@@ -74,14 +41,14 @@ POLICY_PATH_MISSING = "policy-path-missing"
 def resolve_commit(repo_dir: Path, rev: str) -> str:
     """The full commit id ``rev`` names; :class:`PolicyError` if it names no commit."""
     if rev.startswith("-"):
-        raise _fail("unknown-revision", f"{rev!r} is not a git revision")
+        raise fail("unknown-revision", f"{rev!r} is not a git revision")
     try:
         out = run_git(repo_dir, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     except PolicyError:
         out = b""
     commit = out.decode("ascii", "replace").strip()
     if not commit:
-        raise _fail(
+        raise fail(
             "unknown-revision",
             f"unknown revision {rev!r}: no such branch, tag or commit in {repo_dir}",
         )
@@ -97,7 +64,7 @@ def _policy_tree(repo_dir: Path, commit: str, rev: str, subpath: str) -> str:
     except PolicyError:
         kind = ""
     if kind != "tree":
-        raise _fail(
+        raise fail(
             POLICY_PATH_MISSING,
             f"{subpath or '.'} is not a directory at revision {rev} ({commit[:12]})",
         )
@@ -146,7 +113,7 @@ def read_blobs(repo_dir: Path, blob_ids: list[str]) -> list[bytes]:
         header_end = out.index(b"\n", pos)
         header = out[pos:header_end].decode("ascii").split(" ")
         if len(header) != 3 or header[0] != blob:
-            raise _fail("git-failed", f"git cat-file could not read object {blob}")
+            raise fail("git-failed", f"git cat-file could not read object {blob}")
         size = int(header[2])
         start = header_end + 1
         contents.append(out[start : start + size])
@@ -169,7 +136,7 @@ def read_git(repo_dir: Path, rev: str, subpath: str) -> PolicySource:
     blobs = _policy_blobs(repo_dir, tree)
     label = f"{rev}:{subpath}" if subpath else f"{rev}:"
     if not blobs:
-        raise _fail(
+        raise fail(
             "empty-policy",
             f"{label} holds no policy file (*.yaml or *.yml) at revision {commit[:12]}",
         )
@@ -236,7 +203,7 @@ def repository_of(policy_path: Path) -> Path:
     try:
         out = run_git(start, "rev-parse", "--show-toplevel")
     except PolicyError as error:
-        raise _fail(
+        raise fail(
             "not-a-git-repository",
             f"{start} is not inside a git repository, so revisions cannot be read "
             f"(give policy directories instead)",
@@ -250,7 +217,7 @@ def path_in_repository(repo_top: Path, policy_path: Path) -> str:
     try:
         inside = absolute.resolve().relative_to(repo_top.resolve())
     except ValueError as error:
-        raise _fail(
+        raise fail(
             "policy-outside-repository",
             f"policy path {policy_path} is outside the git repository at {repo_top}",
         ) from error

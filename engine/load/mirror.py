@@ -21,7 +21,8 @@ import re
 from pathlib import Path
 
 from alertpolicy.engine.errors import PolicyError, Problem
-from alertpolicy.engine.load.git import resolve_commit, run_git
+from alertpolicy.engine.load.git import resolve_commit
+from alertpolicy.engine.load.gitrun import run_git
 
 FETCHED = "refs/alertpolicy/fetched"
 """Where the mirror keeps the commit last fetched."""

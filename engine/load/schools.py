@@ -36,9 +36,9 @@ from alertpolicy.engine.load.git import (
     read_blobs,
     repository_of,
     resolve_commit,
-    run_git,
     tree_files,
 )
+from alertpolicy.engine.load.gitrun import run_git
 
 T = TypeVar("T")
 

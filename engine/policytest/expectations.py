@@ -9,9 +9,9 @@ plain-English line each, where a decision departs from the expectation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from alertpolicy.engine.model import (
     Decision,
@@ -268,31 +268,41 @@ def _recipient_differences(
                 f"got {shown}"
             )
         if expectation.reasons is not None:
-            for reason in expectation.reasons:
-                if not any(reason.matches(r) for r in recipient.reasons):
-                    yield f"reasons of {user}: missing {_shown(reason)}"
-            for actual_reason in recipient.reasons:
-                if not any(reason.matches(actual_reason) for reason in expectation.reasons):
-                    yield f"reasons of {user}: unexpected {_shown(actual_reason)}"
+            missing, unexpected = _unmatched(expectation.reasons, recipient.reasons)
+            yield from (f"reasons of {user}: missing {_shown(r)}" for r in missing)
+            yield from (f"reasons of {user}: unexpected {_shown(r)}" for r in unexpected)
 
 
 def _withheld_differences(
     expected: tuple[ExpectedWithheld, ...], decision: Decision
 ) -> Iterator[str]:
-    for entry in expected:
-        if not any(entry.matches(w) for w in decision.withheld):
-            yield f"missing withheld {_shown(entry)}"
-    for withheld in decision.withheld:
-        if not any(entry.matches(withheld) for entry in expected):
-            yield f"unexpected withheld: {withheld.message()}"
+    missing, unexpected = _unmatched(expected, decision.withheld)
+    yield from (f"missing withheld {_shown(entry)}" for entry in missing)
+    yield from (f"unexpected withheld: {withheld.message()}" for withheld in unexpected)
 
 
 def _warning_differences(
     expected: tuple[ExpectedWarning, ...], decision: Decision
 ) -> Iterator[str]:
-    for entry in expected:
-        if not any(entry.matches(w) for w in decision.warnings):
-            yield f"missing warning {_shown(entry)}"
-    for warning in decision.warnings:
-        if not any(entry.matches(warning) for entry in expected):
-            yield f"unexpected warning {warning.code}: {warning.message}"
+    missing, unexpected = _unmatched(expected, decision.warnings)
+    yield from (f"missing warning {_shown(entry)}" for entry in missing)
+    yield from (f"unexpected warning {w.code}: {w.message}" for w in unexpected)
+
+
+_Actual = TypeVar("_Actual", contravariant=True)
+_Entry = TypeVar("_Entry", bound="_Matches[Any]")
+_Got = TypeVar("_Got")
+
+
+class _Matches(Protocol[_Actual]):
+    def matches(self, actual: _Actual) -> bool: ...
+
+
+def _unmatched(
+    expected: Sequence[_Entry], actual: Sequence[_Got]
+) -> tuple[list[_Entry], list[_Got]]:
+    """The expected entries no actual one matches, and the actual ones no expected entry
+    matches (each in its order)."""
+    missing = [entry for entry in expected if not any(entry.matches(a) for a in actual)]
+    unexpected = [got for got in actual if not any(e.matches(got) for e in expected)]
+    return missing, unexpected

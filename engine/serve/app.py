@@ -23,21 +23,14 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
-from alertpolicy.engine.check.incident import parse_incident
-from alertpolicy.engine.decide.evaluate import evaluate_incident
-from alertpolicy.engine.errors import EngineError, NotReady
 from alertpolicy.engine.serve.auth import read_token
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from alertpolicy.engine.serve.coordinator import Coordinator
-from alertpolicy.engine.serve.decisionlog import DecisionLog
+from alertpolicy.engine.serve.deciding import decide_serving
+from alertpolicy.engine.serve.decisionlog import open_decision_log
 from alertpolicy.engine.serve.fleet import SchoolsService
 from alertpolicy.engine.serve.gitpoll import GitPoller, first_fetch, git_mirror
-from alertpolicy.engine.serve.metrics import (
-    DecisionLogMetrics,
-    GitMetrics,
-    ReloadMetrics,
-    ServeMetrics,
-)
+from alertpolicy.engine.serve.metrics import GitMetrics, ReloadMetrics, ServeMetrics
 from alertpolicy.engine.serve.middleware import AccessMiddleware
 from alertpolicy.engine.serve.openapi import openapi_document
 from alertpolicy.engine.serve.origin import DirectoryOrigin, GitOrigin, Origin
@@ -48,7 +41,7 @@ from alertpolicy.engine.serve.scheduler import ReloadScheduler
 from alertpolicy.engine.serve.schoolroutes import SCHOOL_ROUTES
 from alertpolicy.engine.serve.settings import ServeSettings
 from alertpolicy.engine.serve.state import AcceptedStore
-from alertpolicy.engine.serve.status import log_outcome, policy_status
+from alertpolicy.engine.serve.status import guard_status, log_outcome, policy_status
 from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
 from alertpolicy.engine.serve.ui import UI_ROUTES
 from alertpolicy.engine.serve.watcher import PolicyWatcher
@@ -96,14 +89,7 @@ class Service:
         self.metrics = ServeMetrics(self.registry)
         self.reload_metrics = ReloadMetrics(self.registry)
         self.token = read_token(settings.token_file) if settings.token_file else None
-        self.decision_log: DecisionLog | None = None
-        if settings.decision_log is not None:
-            log_metrics = DecisionLogMetrics(self.registry)
-            self.decision_log = DecisionLog(
-                settings.decision_log,
-                on_dropped=log_metrics.dropped.inc,
-                on_error=lambda _error: log_metrics.errors.inc(),
-            )
+        self.decision_log = open_decision_log(settings.decision_log, self.registry)
         guarded = settings.max_route_loss is not None
         builder = RevisionBuilder(
             with_coverage=guarded,
@@ -192,17 +178,12 @@ class Service:
         Raises :class:`IncidentError` for an invalid incident and :class:`NotReady`
         when no revision can decide (the engine failing counts: never a short answer).
         """
-        with self.coordinator.lease() as revision:
-            incident = parse_incident(raw, revision.policy)
-            try:
-                decision = evaluate_incident(revision.compiled, incident)
-            except EngineError as error:
-                self.reload_metrics.set_ready(False)
-                self.repair.engine_failed(revision, error)
-                raise NotReady(
-                    "the policy engine failed on this incident and is being rebuilt; "
-                    "submit it again shortly"
-                ) from error
+        decision, incident = decide_serving(
+            self.coordinator,
+            self.repair,
+            raw,
+            engine_failed=lambda: self.reload_metrics.set_ready(False),
+        )
         body = decision.to_json_text()
         if self.decision_log is not None:
             self.decision_log.decision(decision, incident)
@@ -211,14 +192,8 @@ class Service:
 
     def status(self) -> dict[str, Any]:
         """``GET /v1/policy``."""
-        settings = self.settings
-        guard = {
-            "enabled": settings.max_route_loss is not None,
-            "max_route_loss": settings.max_route_loss,
-            "state_dir": str(settings.state_dir) if settings.state_dir else None,
-        }
         decision_log = self.decision_log.status() if self.decision_log else None
-        status = policy_status(self.coordinator, guard, decision_log)
+        status = policy_status(self.coordinator, guard_status(self.settings), decision_log)
         if self.poller is not None:
             status["source"] = self.poller.status()
         return status

@@ -15,9 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from alertpolicy.engine.model import Decision, Incident, Reason, Withheld
 from alertpolicy.engine.serve.clock import iso, utc_now
 from alertpolicy.engine.serve.logwriter import LineWriter
+from alertpolicy.engine.serve.metrics import DecisionLogMetrics
 from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
 
 LOGGED_MATCH = frozenset({"category"})
@@ -121,3 +124,16 @@ class DecisionLog:
     def close(self) -> None:
         """Write what is queued, then close the file."""
         self.writer.close()
+
+
+def open_decision_log(path: Path | None, registry: CollectorRegistry) -> DecisionLog | None:
+    """The decision log at ``path`` (``None`` without a path), counting the lines it drops
+    and its failed writes in ``registry``."""
+    if path is None:
+        return None
+    log_metrics = DecisionLogMetrics(registry)
+    return DecisionLog(
+        path,
+        on_dropped=log_metrics.dropped.inc,
+        on_error=lambda _error: log_metrics.errors.inc(),
+    )

@@ -21,29 +21,22 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from alertpolicy.engine.check.incident import parse_incident
-from alertpolicy.engine.decide.evaluate import evaluate_incident
-from alertpolicy.engine.errors import EngineError, NotReady
 from alertpolicy.engine.load.schools import school_folders
 from alertpolicy.engine.serve.auth import read_token
 from alertpolicy.engine.serve.buildcache import BuildCache
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from alertpolicy.engine.serve.coordinator import Subscriber
-from alertpolicy.engine.serve.decisionlog import DecisionLog
+from alertpolicy.engine.serve.deciding import decide_serving
+from alertpolicy.engine.serve.decisionlog import open_decision_log
 from alertpolicy.engine.serve.gitpoll import GitPoller, first_fetch, git_mirror
-from alertpolicy.engine.serve.metrics import (
-    DecisionLogMetrics,
-    GitMetrics,
-    ReloadMetrics,
-    ServeMetrics,
-)
+from alertpolicy.engine.serve.metrics import GitMetrics, ReloadMetrics, ServeMetrics
 from alertpolicy.engine.serve.origin import GitSchools, Origin, SchoolOrigin
 from alertpolicy.engine.serve.queue import ReloadQueue
 from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
 from alertpolicy.engine.serve.schools import School, SchoolRegistry
 from alertpolicy.engine.serve.schoolwatch import SchoolsWatcher
 from alertpolicy.engine.serve.settings import ServeSettings
-from alertpolicy.engine.serve.status import log_outcome, policy_status
+from alertpolicy.engine.serve.status import guard_status, log_outcome, policy_status
 from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
 
 log = logging.getLogger("alertpolicy.serve")
@@ -69,14 +62,7 @@ class SchoolsService:
         self.metrics = ServeMetrics(self.registry, by_school=True)
         self.reload_metrics = ReloadMetrics(self.registry, by_school=True)
         self.token = read_token(settings.token_file) if settings.token_file else None
-        self.decision_log: DecisionLog | None = None
-        if settings.decision_log is not None:
-            log_metrics = DecisionLogMetrics(self.registry)
-            self.decision_log = DecisionLog(
-                settings.decision_log,
-                on_dropped=log_metrics.dropped.inc,
-                on_error=lambda _error: log_metrics.errors.inc(),
-            )
+        self.decision_log = open_decision_log(settings.decision_log, self.registry)
         builder = RevisionBuilder(
             with_coverage=False,
             tuning=tuning,
@@ -241,17 +227,13 @@ class SchoolsService:
 
     def decide(self, school: School, raw: object) -> tuple[bytes, str, str]:
         """The decision for an incident of ``school`` (see :meth:`.app.Service.decide`)."""
-        with school.coordinator.lease() as revision:
-            incident = parse_incident(raw, revision.policy)
-            try:
-                decision = evaluate_incident(revision.compiled, incident)
-            except EngineError as error:
-                self.reload_metrics.set_ready(False, school.name)
-                school.repair.engine_failed(revision, error)
-                raise NotReady(
-                    f"the policy engine of school {school.name} failed on this incident and "
-                    "is being rebuilt; submit it again shortly"
-                ) from error
+        decision, incident = decide_serving(
+            school.coordinator,
+            school.repair,
+            raw,
+            engine_failed=lambda: self.reload_metrics.set_ready(False, school.name),
+            whose=f" of school {school.name}",
+        )
         body = json.dumps(decision.to_json(), ensure_ascii=False, separators=(",", ":"))
         if self.decision_log is not None:
             self.decision_log.decision(decision, incident, school=school.name)
@@ -260,14 +242,9 @@ class SchoolsService:
 
     def status(self, school: School) -> dict[str, Any]:
         """``GET /v1/schools/{school}/policy``."""
-        settings = self.settings
-        guard = {
-            "enabled": settings.max_route_loss is not None,
-            "max_route_loss": settings.max_route_loss,
-            "state_dir": str(settings.state_dir) if settings.state_dir else None,
-        }
         decision_log = self.decision_log.status() if self.decision_log else None
-        status = {"school": school.name, **policy_status(school.coordinator, guard, decision_log)}
+        served = policy_status(school.coordinator, guard_status(self.settings), decision_log)
+        status = {"school": school.name, **served}
         if self.poller is not None:
             status["source"] = self.poller.status()
         return status

@@ -31,6 +31,7 @@ from alertpolicy.engine.serve.httpio import (
 
 if TYPE_CHECKING:
     from alertpolicy.engine.serve.app import Service
+    from alertpolicy.engine.serve.coordinator import Coordinator
     from alertpolicy.engine.serve.metrics import ServeMetrics
 
 log = logging.getLogger("alertpolicy.serve")
@@ -102,17 +103,26 @@ async def post_reload(request: Request) -> Response:
     """``POST /-/reload``: rebuild from the files now (200, or 422 with the errors); with
     ``{"accept": "<held revision>"}``, serve the held revision (409 if another is held)."""
     service = _service(request)
+    accepted = await accept_response(request, service.coordinator)
+    if accepted is not None:
+        return accepted
+    outcome = await run_in_threadpool(service.reload, True)
+    return JSONResponse(outcome.to_json(), status_code=200 if outcome.ok else 422)
+
+
+async def accept_response(request: Request, coordinator: Coordinator) -> Response | None:
+    """The answer to a reload request whose body accepts a held revision of
+    ``coordinator`` (or is not a reload request's body); ``None`` for a plain reload."""
     accept = await accepted_revision(request)
     if isinstance(accept, Response):
         return accept
-    if accept is not None:
-        try:
-            outcome = await run_in_threadpool(service.coordinator.accept, accept)
-        except NotHeld as error:
-            return problem_response(409, "not-held", str(error))
-        return JSONResponse(outcome.to_json())
-    outcome = await run_in_threadpool(service.reload, True)
-    return JSONResponse(outcome.to_json(), status_code=200 if outcome.ok else 422)
+    if accept is None:
+        return None
+    try:
+        outcome = await run_in_threadpool(coordinator.accept, accept)
+    except NotHeld as error:
+        return problem_response(409, "not-held", str(error))
+    return JSONResponse(outcome.to_json())
 
 
 async def accepted_revision(request: Request) -> str | Response | None:

@@ -17,11 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alertpolicy.engine.errors import NotHeld
 from alertpolicy.engine.load.schools import unknown_school
 from alertpolicy.engine.serve.httpio import errors_response, problem_response
 from alertpolicy.engine.serve.routes import (
-    accepted_revision,
+    accept_response,
     decision_response,
     healthz,
     metrics,
@@ -88,15 +87,9 @@ async def post_school_reload(request: Request) -> Response:
     school = _school(request)
     if isinstance(school, Response):
         return school
-    accept = await accepted_revision(request)
-    if isinstance(accept, Response):
-        return accept
-    if accept is not None:
-        try:
-            outcome = await run_in_threadpool(school.coordinator.accept, accept)
-        except NotHeld as error:
-            return problem_response(409, "not-held", str(error))
-        return JSONResponse(outcome.to_json())
+    accepted = await accept_response(request, school.coordinator)
+    if accepted is not None:
+        return accepted
     done = await run_in_threadpool(_service(request).reload, school.name, True)
     if done is None:
         return problem_response(404, "unknown-school", f"no school {school.name!r}")

@@ -13,21 +13,15 @@ As :mod:`.watcher` does for one policy, in two ways, for every school at once:
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import ObservedWatch
 
 from alertpolicy.engine.load.files import file_stamps
 from alertpolicy.engine.load.schools import TRUST_FOLDER
-from alertpolicy.engine.serve.watcher import WATCHED_EVENTS, is_policy_path
-
-log = logging.getLogger("alertpolicy.reload")
+from alertpolicy.engine.serve.watcher import PathWatch, is_policy_path
 
 POLL_SECONDS = 2.0
 """How often every school's files are stamped (the backstop for links and new schools)."""
@@ -64,35 +58,22 @@ class SchoolsWatcher:
         self.changed = changed
         self.refresh = refresh
         self.poll = poll
-        self._target = ""
         self._stamps: Stamps = {}
-        self._observer = Observer()
-        self._watches: list[ObservedWatch] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="schools-poll", daemon=True)
+        self._watch = PathWatch(self.policies, _Handler(self), self._look, poll, "schools-poll")
 
     def start(self) -> None:
         """Take the first stamps, then watch and poll."""
         self._stamps = self._stamp_all()
-        self._arm()
-        self._observer.start()
-        self._poller.start()
+        self._watch.start()
 
     def stop(self) -> None:
         """Stop watching and polling."""
-        self._stopping.set()
-        with self._lock:
-            self._observer.unschedule_all()
-        self._observer.stop()
-        self._observer.join(timeout=5)
-        if self._poller.is_alive():
-            self._poller.join(timeout=10)
+        self._watch.stop()
 
     def event(self, path: str, is_directory: bool) -> None:
         """A file-system event at ``path``: reload the school it is in (or every school)."""
-        target = Path(self._target)
-        if Path(path) == self.policies or os.path.realpath(self.policies) != self._target:
+        target = Path(self._watch.target)
+        if Path(path) == self.policies or self._watch.moved():
             self._everything()
             return
         try:
@@ -114,33 +95,9 @@ class SchoolsWatcher:
 
     def _everything(self) -> None:
         """The folder of schools leads somewhere else: re-arm, look for schools, reload all."""
-        self._arm()
+        self._watch.arm()
         self.refresh()
         self.changed(self.schools())
-
-    def _arm(self) -> None:
-        with self._lock:
-            if self._stopping.is_set():
-                return
-            for watch in self._watches:
-                with contextlib.suppress(KeyError):
-                    self._observer.unschedule(watch)
-            self._watches = []
-            self._target = os.path.realpath(self.policies)
-            for folder, recursive in ((self.policies.parent, False), (Path(self._target), True)):
-                if not folder.is_dir():
-                    continue
-                try:
-                    self._watches.append(
-                        self._observer.schedule(
-                            _Handler(self),
-                            str(folder),
-                            recursive=recursive,
-                            event_filter=WATCHED_EVENTS,
-                        )
-                    )
-                except OSError as error:
-                    log.debug("cannot watch %s (%s); the poll covers it", folder, error)
 
     def _stamp_all(self) -> Stamps:
         """Where the folder of schools leads, and a stamp of each folder in it."""
@@ -157,22 +114,20 @@ class SchoolsWatcher:
                     stamps[entry.name] = file_stamps(Path(entry.path))
         return stamps
 
-    def _poll(self) -> None:
-        while not self._stopping.wait(self.poll):
-            stamps = self._stamp_all()
-            before, self._stamps = self._stamps, stamps
-            if stamps[""] != before.get(""):
-                self._everything()
-                continue
-            if set(stamps) - set(before):
-                self.refresh()
-            moved = {
-                name
-                for name in stamps.keys() | before.keys()
-                if stamps.get(name) != before.get(name)
-            }
-            if TRUST_FOLDER in moved:
-                self.changed(self.schools())
-            elif moved - {""}:
-                known = set(self.schools())
-                self.changed(sorted(moved & known))
+    def _look(self) -> None:
+        """The poll: tell what changed since the last stamps."""
+        stamps = self._stamp_all()
+        before, self._stamps = self._stamps, stamps
+        if stamps[""] != before.get(""):
+            self._everything()
+            return
+        if set(stamps) - set(before):
+            self.refresh()
+        moved = {
+            name for name in stamps.keys() | before.keys() if stamps.get(name) != before.get(name)
+        }
+        if TRUST_FOLDER in moved:
+            self.changed(self.schools())
+        elif moved - {""}:
+            known = set(self.schools())
+            self.changed(sorted(moved & known))

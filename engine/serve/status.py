@@ -8,8 +8,18 @@ from typing import Any
 from alertpolicy.engine.serve.clock import iso
 from alertpolicy.engine.serve.coordinator import Coordinator
 from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
+from alertpolicy.engine.serve.settings import ServeSettings
 
 log = logging.getLogger("alertpolicy.reload")
+
+
+def guard_status(settings: ServeSettings) -> dict[str, Any]:
+    """The coverage guard's settings, as ``GET /v1/policy`` shows them."""
+    return {
+        "enabled": settings.max_route_loss is not None,
+        "max_route_loss": settings.max_route_loss,
+        "state_dir": str(settings.state_dir) if settings.state_dir else None,
+    }
 
 
 def policy_status(

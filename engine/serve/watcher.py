@@ -82,6 +82,86 @@ def is_policy_path(policy_dir: Path, path: str, is_directory: bool) -> bool:
     return is_directory or target.suffix in POLICY_SUFFIXES
 
 
+class PathWatch:
+    """File-system event watches on the folder holding ``path`` and, recursively, on where
+    ``path`` leads (it may be a link), for ``handler``, armed afresh when ``path`` leads
+    somewhere else; and a thread (``name``) calling ``look`` every ``poll`` seconds, the
+    backstop for what events miss (a folder that cannot be watched among them)."""
+
+    def __init__(
+        self,
+        path: Path,
+        handler: FileSystemEventHandler,
+        look: Callable[[], None],
+        poll: float,
+        name: str,
+    ) -> None:
+        self.path = path
+        self.target = ""
+        """Where ``path`` led when the watches were last armed."""
+        self.look = look
+        self.poll = poll
+        self._stopping = threading.Event()
+        self._handler = handler
+        self._observer = Observer()
+        self._watches: list[ObservedWatch] = []
+        self._lock = threading.Lock()
+        self._poller = threading.Thread(target=self._poll, name=name, daemon=True)
+
+    def moved(self) -> bool:
+        """Whether ``path`` now leads elsewhere than where it is watched."""
+        return os.path.realpath(self.path) != self.target
+
+    def start(self) -> None:
+        """Arm the watches, start delivering events, start polling."""
+        self.arm()
+        self._observer.start()
+        self._poller.start()
+
+    def stop(self) -> None:
+        """Stop watching and polling."""
+        self._stopping.set()
+        with self._lock:
+            self._observer.unschedule_all()
+            self._watches = []
+        self._observer.stop()
+        self._observer.join(timeout=5)
+        if self._poller.is_alive():
+            self._poller.join(timeout=10)
+
+    def _poll(self) -> None:
+        while not self._stopping.wait(self.poll):
+            self.look()
+
+    def arm(self) -> None:
+        """Watch the folder holding ``path``, and where ``path`` leads, afresh."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            for watch in self._watches:
+                try:
+                    self._observer.unschedule(watch)
+                except KeyError:
+                    log.debug("a watch was already gone")
+            self._watches = []
+            self.target = os.path.realpath(self.path)
+            self._schedule(self.path.parent, recursive=False)
+            self._schedule(Path(self.target), recursive=True)
+
+    def _schedule(self, folder: Path, recursive: bool) -> None:
+        """Watch ``folder`` if it is there (the poll covers it meanwhile if not)."""
+        if not folder.is_dir():
+            return
+        try:
+            watch: ObservedWatch = self._observer.schedule(
+                self._handler, str(folder), recursive=recursive, event_filter=WATCHED_EVENTS
+            )
+        except OSError as error:
+            log.debug("cannot watch %s (%s); the poll covers it", folder, error)
+            return
+        self._watches.append(watch)
+
+
 class _Handler(FileSystemEventHandler):
     """Passes the events that concern the policy to the watcher."""
 
@@ -106,37 +186,22 @@ class PolicyWatcher:
         self.policy_path = Path(os.path.abspath(policy_path))
         self.request = request
         self.poll = poll
-        self._observer = Observer()
-        self._handler = _Handler(self)
-        self._watches: list[ObservedWatch] = []
-        self._target = ""
+        self._watch = PathWatch(self.policy_path, _Handler(self), self._look, poll, "policy-poll")
         self._stamps = file_stamps(self.policy_path)
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._poller = threading.Thread(target=self._poll, name="policy-poll", daemon=True)
 
     def start(self) -> None:
         """Start watching and polling."""
-        self._arm()
-        self._observer.start()
-        self._poller.start()
+        self._watch.start()
 
     def stop(self) -> None:
         """Stop watching and polling."""
-        self._stopping.set()
-        with self._lock:
-            self._observer.unschedule_all()
-            self._watches = []
-        self._observer.stop()
-        self._observer.join(timeout=5)
-        if self._poller.is_alive():
-            self._poller.join(timeout=10)
+        self._watch.stop()
 
     def concerns(self, path: str, is_directory: bool) -> bool:
         """Whether a change at ``path`` concerns the policy (as given or as resolved)."""
         if Path(path) == self.policy_path:
             return True
-        return is_policy_path(Path(self._target), path, is_directory)
+        return is_policy_path(Path(self._watch.target), path, is_directory)
 
     def changed(self) -> None:
         """Something changed: re-arm if ``--policy`` leads elsewhere now; reload.
@@ -144,50 +209,22 @@ class PolicyWatcher:
         The stamps are taken afresh, so that the poll does not ask again for a change an
         event already reported.
         """
-        if os.path.realpath(self.policy_path) != self._target:
-            self._arm()
+        if self._watch.moved():
+            self._watch.arm()
         with contextlib.suppress(OSError):
             self._stamps = file_stamps(self.policy_path)
         self.request()
 
     def on_reload(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
         """Coordinator subscriber: re-arm when ``--policy`` leads somewhere new."""
-        if os.path.realpath(self.policy_path) != self._target:
-            self._arm()
+        if self._watch.moved():
+            self._watch.arm()
 
-    def _arm(self) -> None:
-        """Watch the folder holding ``--policy``, and where ``--policy`` leads, afresh."""
-        with self._lock:
-            if self._stopping.is_set():
-                return
-            for watch in self._watches:
-                try:
-                    self._observer.unschedule(watch)
-                except KeyError:
-                    log.debug("a policy watch was already gone")
-            self._watches = []
-            self._target = os.path.realpath(self.policy_path)
-            self._schedule(self.policy_path.parent, recursive=False)
-            self._schedule(Path(self._target), recursive=True)
-
-    def _schedule(self, folder: Path, recursive: bool) -> None:
-        """Watch ``folder`` if it is there (the poll covers it meanwhile if not)."""
-        if not folder.is_dir():
-            return
+    def _look(self) -> None:
+        """The poll: reload when the files' stamps changed."""
         try:
-            watch: ObservedWatch = self._observer.schedule(
-                self._handler, str(folder), recursive=recursive, event_filter=WATCHED_EVENTS
-            )
-        except OSError as error:
-            log.debug("cannot watch %s (%s); the poll covers it", folder, error)
+            stamps = file_stamps(self.policy_path)
+        except OSError:
             return
-        self._watches.append(watch)
-
-    def _poll(self) -> None:
-        while not self._stopping.wait(self.poll):
-            try:
-                stamps = file_stamps(self.policy_path)
-            except OSError:
-                continue
-            if stamps != self._stamps:
-                self.changed()
+        if stamps != self._stamps:
+            self.changed()

@@ -24,8 +24,6 @@ from pathlib import Path
 
 import yaml
 
-from alertpolicy.engine.audit.alertmap import INCIDENT, AlertMap
-from alertpolicy.engine.audit.atoms import AtomicMap
 from alertpolicy.engine.audit.causes import affected_triggers
 from alertpolicy.engine.audit.changes import compare_objects
 from alertpolicy.engine.audit.diff import Sides, _trigger_changes, diff_policies
@@ -141,13 +139,7 @@ def phases(repo: Path) -> dict[str, float]:
     objects = compare_objects(base, head)
     times["compare objects"] = time.perf_counter() - start
     start = time.perf_counter()
-    common = frozenset(base.categories) & frozenset(head.categories) | {INCIDENT}
-    sides = Sides(
-        AtomicMap(AlertMap(base, with_access=False)),
-        AtomicMap(AlertMap(head, with_access=False)),
-        objects,
-        common,
-    )
+    sides = Sides.of(base, head, objects)
     affected = affected_triggers(sides.base, sides.head, objects)
     pairs = sum(len(users) if users is not None else 0 for users in affected.values())
     times[f"affected triggers ({len(affected)}) and users ({pairs} pairs)"] = (

@@ -1,0 +1,47 @@
+"""Deciding an incident with the revision a coordinator serves, never answering short.
+
+The incident is parsed and decided under a lease of the serving revision.  When the
+policy engine fails inside the decision, the revision is handed to its repair
+(:mod:`.repair`) and the request is answered :class:`NotReady`: a 503, never a decision
+with fewer recipients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from alertpolicy.engine.check.incident import parse_incident
+from alertpolicy.engine.decide.evaluate import evaluate_incident
+from alertpolicy.engine.errors import EngineError, NotReady
+from alertpolicy.engine.model import Decision, Incident
+from alertpolicy.engine.serve.coordinator import Coordinator
+from alertpolicy.engine.serve.repair import EngineRepair
+
+
+def decide_serving(
+    coordinator: Coordinator,
+    repair: EngineRepair,
+    raw: object,
+    *,
+    engine_failed: Callable[[], None],
+    whose: str = "",
+) -> tuple[Decision, Incident]:
+    """The decision for the incident ``raw``, and the incident, by the revision serving.
+
+    Raises :class:`IncidentError` for an invalid incident and :class:`NotReady` when no
+    revision can decide; when the engine fails, ``engine_failed`` is called first and
+    the revision is repaired.  ``whose`` names the policy in that message (`` of school
+    x``).
+    """
+    with coordinator.lease() as revision:
+        incident = parse_incident(raw, revision.policy)
+        try:
+            decision = evaluate_incident(revision.compiled, incident)
+        except EngineError as error:
+            engine_failed()
+            repair.engine_failed(revision, error)
+            raise NotReady(
+                f"the policy engine{whose} failed on this incident and is being rebuilt; "
+                "submit it again shortly"
+            ) from error
+    return decision, incident
