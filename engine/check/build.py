@@ -276,7 +276,7 @@ def load_source(source: PolicySource) -> Policy:
     Reading a large policy allocates hundreds of thousands of long-lived objects, which
     the cyclic garbage collector would rescan over and over without freeing anything: a
     program loading large policies pauses the collector around this call (its entry
-    point's choice, see ``engine/serve/tuning.py`` and ``cli.py``).
+    point's choice, see ``engine/serve/tuning.py`` and ``commands/``).
     """
     documents, problems = parse_source(source)
     return build_policy(source, documents, problems)

@@ -2,7 +2,7 @@
 a directory or a git revision.
 
 Loading the two sides at the same time, in two processes, is the command line's choice
-(``cli.py``), made on top of :func:`load_side`.
+(``commands/audit.py``), made on top of :func:`load_side`.
 """
 
 from __future__ import annotations
