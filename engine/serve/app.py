@@ -34,9 +34,10 @@ from alertpolicy.engine.serve.metrics import GitMetrics, ReloadMetrics, ServeMet
 from alertpolicy.engine.serve.middleware import AccessMiddleware
 from alertpolicy.engine.serve.openapi import openapi_document
 from alertpolicy.engine.serve.origin import DirectoryOrigin, GitOrigin, Origin
+from alertpolicy.engine.serve.readiness import MARK_SECONDS, WorkerReadiness
 from alertpolicy.engine.serve.repair import EngineRepair
 from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
-from alertpolicy.engine.serve.routes import ROUTES
+from alertpolicy.engine.serve.routes import MULTIPROCESS_ENV, ROUTES
 from alertpolicy.engine.serve.scheduler import ReloadScheduler
 from alertpolicy.engine.serve.schoolroutes import SCHOOL_ROUTES
 from alertpolicy.engine.serve.settings import ServeSettings
@@ -65,6 +66,9 @@ class Served(Protocol):
 
     def request_reload(self, force: bool) -> None:
         """Reload soon (a signal: SIGHUP forces, a sibling's SIGUSR1 compares)."""
+
+    def not_ready(self) -> str | None:
+        """Why this process cannot decide now, or ``None``."""
 
     def close(self) -> None:
         """Stop everything."""
@@ -198,6 +202,10 @@ class Service:
             status["source"] = self.poller.status()
         return status
 
+    def not_ready(self) -> str | None:
+        """Why this process cannot decide now, or ``None``."""
+        return self.coordinator.serving.not_ready
+
     def close(self) -> None:
         """Stop watching, reloading and repairing; stop serving; close the decision log."""
         if self.poller is not None:
@@ -251,14 +259,26 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """Load the policy if not loaded yet (failing start-up if invalid), watch it, serve."""
     service: Served = app.state.service
     worker: bool = app.state.worker
+    readiness: WorkerReadiness = app.state.readiness
     await run_in_threadpool(service.start, worker)
     installed = _install_signals(service, worker)
+    marking = asyncio.create_task(_keep_marked(readiness)) if readiness.folder else None
     try:
         yield
     finally:
+        if marking is not None:
+            marking.cancel()
         for signum in installed:
             asyncio.get_running_loop().remove_signal_handler(signum)
         await run_in_threadpool(service.close)
+        readiness.mark()
+
+
+async def _keep_marked(readiness: WorkerReadiness) -> None:
+    """Refresh this worker's readiness mark for its siblings, until cancelled."""
+    while True:
+        readiness.mark()
+        await asyncio.sleep(MARK_SECONDS)
 
 
 def create_app(service: Service | SchoolsService, worker: bool = False) -> Starlette:
@@ -271,6 +291,8 @@ def create_app(service: Service | SchoolsService, worker: bool = False) -> Starl
     )
     app.state.service = service
     app.state.worker = worker
+    shared = os.environ.get(MULTIPROCESS_ENV) if worker else None
+    app.state.readiness = WorkerReadiness(shared, service.settings.workers, service.not_ready)
     app.state.openapi = openapi_document()
     log.debug("service app created (pid %d)", os.getpid())
     return app

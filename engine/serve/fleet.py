@@ -186,6 +186,10 @@ class SchoolsService:
             self.poller.fetch_now()
         return found.coordinator.reload(force)
 
+    def not_ready(self) -> str | None:
+        """Why this process cannot decide for a school with a valid policy, or ``None``."""
+        return self.schools.not_ready()
+
     def close(self) -> None:
         """Stop following, reloading and serving; close the decision log."""
         self._closing.set()

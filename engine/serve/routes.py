@@ -147,9 +147,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """``GET /readyz``: 200 while a revision can decide; 503, saying why, while none can."""
+    """``GET /readyz``: 200 while a revision can decide (in every worker); 503, saying why,
+    while none can."""
     coordinator = _service(request).coordinator
-    why = coordinator.serving.not_ready
+    why = request.app.state.readiness.why_not_ready()
     current = coordinator.current
     revision = current.revision if current else None
     if why is not None:

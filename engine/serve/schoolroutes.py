@@ -104,8 +104,9 @@ async def post_reload_all(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """``GET /readyz``: 200 while every school with a valid policy can decide."""
-    why = _service(request).schools.not_ready()
+    """``GET /readyz``: 200 while every school with a valid policy can decide (in every
+    worker)."""
+    why = request.app.state.readiness.why_not_ready()
     if why is not None:
         return JSONResponse({"status": "not ready", "reason": why}, status_code=503)
     return JSONResponse({"status": "ready", "reason": None})

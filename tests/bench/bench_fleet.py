@@ -99,8 +99,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["PATH"] += ":/usr/sbin"
     print(f"python -m tests.bench.bench_fleet {' '.join(argv or sys.argv[1:])}")
     print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
-    folder = schools_folder(args.schools, args.keep)
+    kept = schools_folder(args.schools, args.keep)
     work = Path(tempfile.mkdtemp(prefix="bench_fleet-"))
+    folder = work / "schools"  # exactly --schools of them, linked (--keep may hold more)
+    folder.mkdir()
+    for n in range(args.schools):
+        (folder / f"school-{n:04d}").symlink_to(kept / f"school-{n:04d}")
     requests_file(folder, args.schools, work / "requests.tsv")
     rates = []
     for count in sorted(int(c) for c in args.replicas.split(",")):

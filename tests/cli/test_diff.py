@@ -418,8 +418,8 @@ def test_colour_only_on_a_terminal(history: Path) -> None:
 
 PEER_RELATIONSHIPS_REMOVED = edit(
     "automatic-alerts/heads-of-year.yaml",
-    "categories: [Bullying, Behaviour, Peer relationships]\n      student_groups: [Year 7]",
-    "categories: [Bullying, Behaviour]\n      student_groups: [Year 7]",
+    "{categories: [Bullying, Behaviour, Peer relationships], student_groups: [Year 7]}",
+    "{categories: [Bullying, Behaviour], student_groups: [Year 7]}",
 )
 TEACHERS_MAY_OPEN_INCIDENTS = edit(
     "user-groups.yaml",

@@ -214,3 +214,27 @@ def _answers(server: SchoolsServer, path: str) -> bool:
         return server.client.get(path).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_with_two_workers_ready_means_every_worker_can_decide_for_every_school(
+    start: Start, schools: Path
+) -> None:
+    watch_list_policy(schools / "bigschool", rules=20_000)
+    server = start("--workers", "2", ready=False)
+    reasons: set[str] = set()
+
+    def ready() -> bool:
+        try:
+            answer = server.client.get("/readyz", headers={"Connection": "close"})
+        except httpx.TransportError:
+            return False
+        if answer.status_code != 200:
+            reasons.add(answer.json()["reason"])
+        return answer.status_code == 200
+
+    assert wait_until(ready, seconds=120), server.log()
+    # The first 200 already holds for whichever worker answers next.
+    for _ in range(8):
+        listing = server.client.get("/v1/schools", headers={"Connection": "close"}).json()
+        assert all(entry["ready"] and entry["revision"] for entry in listing["schools"]), listing
+    assert any("being loaded" in why or "workers can decide" in why for why in reasons), reasons

@@ -80,8 +80,8 @@ def pull_request(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for change in (
         edit(
             "automatic-alerts/heads-of-year.yaml",
-            "categories: [Bullying, Behaviour, Peer relationships]\n      student_groups: [Year 7]",
-            "categories: [Bullying, Behaviour]\n      student_groups: [Year 7]",
+            "{categories: [Bullying, Behaviour, Peer relationships], student_groups: [Year 7]}",
+            "{categories: [Bullying, Behaviour], student_groups: [Year 7]}",
         ),
         edit(
             "user-groups.yaml",
