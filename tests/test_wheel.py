@@ -68,7 +68,11 @@ def test_the_wheel_installs_one_package_of_its_own(installed: Path) -> None:
     assert "alertpolicy" in names
     assert not names & {"engine", "cli", "cli.py", "schemas", "commands", "tests", "policy"}
     where = run(
-        [str(installed / "python"), "-c", "import alertpolicy; print(alertpolicy.__file__)"],
+        [
+            str(installed / "python"),
+            "-c",
+            "import alertpolicy.cli; print(alertpolicy.cli.__file__)",
+        ],
         REPO.parent,
     )
     assert where.stdout.strip().startswith(str(purelib)), where
@@ -81,7 +85,7 @@ def test_the_installed_command_checks_and_decides_away_from_the_checkout(
     alertpolicy = str(installed / "alertpolicy")
     checked = run([alertpolicy, "check"], tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.startswith("OK")
+    assert checked.stdout.startswith("policy/ OK: 15 files")
     tested = run([alertpolicy, "test"], tmp_path)
     assert tested.returncode == 0, tested.stdout + tested.stderr
     self_harm = {
