@@ -130,10 +130,16 @@ class RevisionBuilder:
             for c in candidates
         ]
 
-    def prebuild(self, sources: Sequence[PolicySource], parallel: int = 0) -> int:
+    def prebuild(
+        self,
+        sources: Sequence[PolicySource],
+        parallel: int = 0,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Build every one of ``sources`` not yet in the cache into it, :data:`BATCH` per
         child, ``parallel`` children at once (default: one per core); how many were
-        built.  A child that fails leaves its revisions to be built when asked for."""
+        built.  A child that fails leaves its revisions to be built when asked for; no
+        batch starts once ``stopping()`` (the service is stopping)."""
         cache = self.cache
         if cache is None:
             return 0
@@ -142,6 +148,8 @@ class RevisionBuilder:
         workers = parallel or len(os.sched_getaffinity(0))
 
         def run(batch: tuple[PolicySource, ...]) -> int:
+            if stopping():
+                return 0
             try:
                 keys = self._attempt(batch, self.with_coverage, into=cache)
             except ReloadWorkerFailed as why:

@@ -45,7 +45,8 @@ def build_in_child(
     (:func:`.slim.served`): where each definition is, and descriptions.
 
     Anything else that goes wrong sends nothing: the parent sees a child that ended
-    without an answer, as when it is killed.
+    without an answer, as when it is killed.  A parent gone by then (the service stopped)
+    is no error.
     """
     if niceness:
         os.nice(niceness)
@@ -69,7 +70,10 @@ def build_in_child(
         key = build_key(source, with_coverage, slim)
         cache.put(key, data)
         answers.append(key)
-    answer.send_bytes(pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL))
+    try:
+        answer.send_bytes(pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL))
+    except BrokenPipeError:
+        return  # the service stopped while this child built: nobody is waiting
     answer.close()
 
 

@@ -161,7 +161,7 @@ class SchoolRegistry:
                 sources[school.name] = school.coordinator.origin.read()
             except PolicyError:
                 continue  # reported when the school starts
-        built = self.builder.prebuild(list(sources.values()))
+        built = self.builder.prebuild(list(sources.values()), stopping=lambda: self._closed)
         log.info("built %d of %d schools' policies at once", built, len(sources))
         for school in created:
             if self._closed:

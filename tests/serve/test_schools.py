@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -238,3 +239,19 @@ def test_with_two_workers_ready_means_every_worker_can_decide_for_every_school(
         listing = server.client.get("/v1/schools", headers={"Connection": "close"}).json()
         assert all(entry["ready"] and entry["revision"] for entry in listing["schools"]), listing
     assert any("being loaded" in why or "workers can decide" in why for why in reasons), reasons
+
+
+def test_stopped_while_the_schools_load_it_ends_soon_and_quietly(
+    start: Start, schools: Path
+) -> None:
+    for n in range(60):  # several batches of schools to build
+        shutil.copytree(schools / "oakfield", schools / f"academy-{n:02d}")
+    watch_list_policy(schools / "bigschool", rules=20_000)
+    server = start(ready=False)
+    assert wait_until(lambda: _answers(server, "/healthz"), seconds=30)
+    assert server.client.get("/readyz").status_code == 503
+    server.process.send_signal(signal.SIGTERM)
+    # uvicorn ends by raising the signal again once it has shut down gracefully.
+    assert server.process.wait(timeout=60) in (0, -signal.SIGTERM), server.log()
+    assert "Application shutdown complete" in server.log()
+    assert "Traceback" not in server.log()
