@@ -26,7 +26,7 @@ from starlette.middleware import Middleware
 from alertpolicy.engine.serve.auth import read_token
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from alertpolicy.engine.serve.coordinator import Coordinator
-from alertpolicy.engine.serve.deciding import decide_serving
+from alertpolicy.engine.serve.deciding import decide_serving, decision_answer
 from alertpolicy.engine.serve.decisionlog import open_decision_log
 from alertpolicy.engine.serve.fleet import SchoolsService
 from alertpolicy.engine.serve.gitpoll import GitPoller, first_fetch, git_mirror
@@ -188,11 +188,9 @@ class Service:
             raw,
             engine_failed=lambda: self.reload_metrics.set_ready(False),
         )
-        body = decision.to_json_text()
         if self.decision_log is not None:
             self.decision_log.decision(decision, incident)
-        code = decision.rejection.code if decision.rejection else ""
-        return body.encode("utf-8"), decision.incident, code
+        return decision_answer(decision)
 
     def status(self) -> dict[str, Any]:
         """``GET /v1/policy``."""

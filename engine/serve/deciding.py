@@ -45,3 +45,11 @@ def decide_serving(
                 "submit it again shortly"
             ) from error
     return decision, incident
+
+
+def decision_answer(decision: Decision) -> tuple[bytes, str, str]:
+    """What the service answers with for ``decision``: its JSON text (written directly,
+    byte for byte the JSON of :meth:`Decision.to_json`), the incident's id, and the
+    rejection's code (empty when accepted)."""
+    code = decision.rejection.code if decision.rejection else ""
+    return decision.to_json_text().encode("utf-8"), decision.incident, code

@@ -14,11 +14,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from socket import socket
+from types import FrameType
 
 import uvicorn
 
@@ -116,7 +118,28 @@ def _run_one(settings: ServeSettings, sock: socket) -> None:
         raise
     config = _uvicorn_config(settings, create_app(service), lifespan="on")
     log.info("serving on %s:%d", *sock.getsockname()[:2])
-    uvicorn.Server(config).run(sockets=[sock])
+    server = _Server(config)
+    server.run(sockets=[sock])
+    if signal.SIGINT in server.stopped_by:
+        raise KeyboardInterrupt  # Ctrl-C: the command exits 130, every time
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, remembering the signals that stopped it.
+
+    uvicorn raises such a signal again once it has shut down; for SIGINT, asyncio turns
+    that into KeyboardInterrupt only when its main task has not finished yet, so Ctrl-C
+    would end the command with 130 or 0 by chance.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stopped_by: list[int] = []
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Remember ``sig``, then stop as uvicorn does."""
+        self.stopped_by.append(sig)
+        super().handle_exit(sig, frame)
 
 
 def _run_workers(settings: ServeSettings, sock: socket, stack: ExitStack) -> None:

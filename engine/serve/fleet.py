@@ -11,7 +11,6 @@ coverage guard has them made when it has two revisions of a school to compare.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,7 +25,7 @@ from alertpolicy.engine.serve.auth import read_token
 from alertpolicy.engine.serve.buildcache import BuildCache
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from alertpolicy.engine.serve.coordinator import Subscriber
-from alertpolicy.engine.serve.deciding import decide_serving
+from alertpolicy.engine.serve.deciding import decide_serving, decision_answer
 from alertpolicy.engine.serve.decisionlog import open_decision_log
 from alertpolicy.engine.serve.gitpoll import GitPoller, first_fetch, git_mirror
 from alertpolicy.engine.serve.metrics import GitMetrics, ReloadMetrics, ServeMetrics
@@ -238,11 +237,9 @@ class SchoolsService:
             engine_failed=lambda: self.reload_metrics.set_ready(False, school.name),
             whose=f" of school {school.name}",
         )
-        body = json.dumps(decision.to_json(), ensure_ascii=False, separators=(",", ":"))
         if self.decision_log is not None:
             self.decision_log.decision(decision, incident, school=school.name)
-        code = decision.rejection.code if decision.rejection else ""
-        return body.encode("utf-8"), decision.incident, code
+        return decision_answer(decision)
 
     def status(self, school: School) -> dict[str, Any]:
         """``GET /v1/schools/{school}/policy``."""
