@@ -81,6 +81,7 @@ class SchoolRegistry:
         self._adding = threading.Lock()
         self._closed = False
         self._loaded = 0
+        self._accepted_stamps: dict[str, tuple[int, int, int] | None] = {}
 
     def names(self) -> tuple[str, ...]:
         """Every school served, sorted."""
@@ -113,6 +114,18 @@ class SchoolRegistry:
                 log.info("new schools found: %s", ", ".join(new))
                 self._add(new)
         return new
+
+    def accepted_changed(self) -> list[str]:
+        """The schools whose kept revision in the state directory changed since the last
+        call (another worker accepted a revision for them): only they need comparing."""
+        changed = []
+        for name in self.names():
+            accepted = self._schools[name].coordinator.accepted
+            stamp = accepted.stamp() if accepted is not None else None
+            if self._accepted_stamps.get(name) != stamp:
+                self._accepted_stamps[name] = stamp
+                changed.append(name)
+        return changed
 
     def reload(self, name: str, force: bool = False) -> None:
         """Reload one school's policy (unknown schools are looked for first)."""
@@ -192,4 +205,6 @@ class SchoolRegistry:
             school.coordinator.start(fall_back=True, source=source)
         except (PolicyError, ReloadWorkerFailed) as error:
             school.coordinator.failed_start(error)
+        accepted = school.coordinator.accepted
+        self._accepted_stamps[school.name] = accepted.stamp() if accepted is not None else None
         self._loaded += 1

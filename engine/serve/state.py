@@ -75,6 +75,15 @@ class AcceptedStore:
                 "none to keep no state across restarts)"
             ) from error
 
+    def stamp(self) -> tuple[int, int, int] | None:
+        """What changes whenever another process keeps a revision here (``None``: none
+        kept)."""
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
+
     def revision(self) -> str | None:
         """The revision kept, or ``None`` when none is (or it cannot be read).
 

@@ -255,3 +255,32 @@ def test_stopped_while_the_schools_load_it_ends_soon_and_quietly(
     assert server.process.wait(timeout=60) in (0, -signal.SIGTERM), server.log()
     assert "Application shutdown complete" in server.log()
     assert "Traceback" not in server.log()
+
+
+def test_with_two_workers_a_revision_accepted_on_one_is_served_by_both(
+    start: Start, schools: Path
+) -> None:
+    server = start("--workers", "2")
+    (schools / "oakfield" / "automatic_alerts.yaml").unlink()
+
+    def held_everywhere() -> bool:
+        return all(
+            server.client.get(
+                "/v1/schools/oakfield/policy", headers={"Connection": "close"}
+            ).json()["held"]
+            is not None
+            for _ in range(8)
+        )
+
+    assert wait_until(held_everywhere)
+    held = server.school("oakfield")["held"]["revision"]
+    accepted = server.client.post("/-/schools/oakfield/reload", json={"accept": held})
+    assert accepted.status_code == 200, accepted.text
+    # The other worker learns of it from the state directory (told by the supervisor).
+    assert wait_until(lambda: all(server.revisions()["oakfield"] == held for _ in range(8)))
+    assert not any(
+        server.client.get("/v1/schools/oakfield/policy", headers={"Connection": "close"}).json()[
+            "held"
+        ]
+        for _ in range(8)
+    )
