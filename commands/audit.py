@@ -286,9 +286,10 @@ def report(policy_dir: Path, html_dir: Path) -> None:
     invalid policy or a folder that cannot be written.
     """
     from alertpolicy.engine.audit.pages.site import export_site
+    from alertpolicy.engine.load.files import label_of
 
     policy = load_or_exit(policy_dir)
-    label = os.path.relpath(policy_dir).replace(os.sep, "/")
+    label = label_of(policy_dir)
     try:
         written = export_site(policy, html_dir, label)
     except OSError as error:

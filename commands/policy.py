@@ -3,7 +3,6 @@ its files, and print a published ``schema``."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -48,6 +47,7 @@ def check(
     """
     from alertpolicy.engine.check.findings import check_directory, check_school
     from alertpolicy.engine.check.render import check_annotations, check_json, check_lines
+    from alertpolicy.engine.load.files import label_of
     from alertpolicy.engine.serve.tuning import collector_paused
 
     schools = chosen_schools(policies_dir, school)
@@ -58,7 +58,7 @@ def check(
             with collector_paused():
                 found = check_school(policies, name)
             failed = failed or found.failed(strict)
-            label = os.path.relpath(policies / name).replace(os.sep, "/") + "/"
+            label = label_of(policies / name) + "/"
             if fmt == "json":
                 reports.append({"school": name, **check_json(found, label, strict)})
             elif fmt == "github":
@@ -73,7 +73,7 @@ def check(
         raise click.BadParameter(f"policy directory {target} does not exist", param_hint="DIR")
     with collector_paused():  # the policy lives until the command exits: no collections
         report = check_directory(target)
-    label = os.path.relpath(target).replace(os.sep, "/").rstrip("/") + "/"
+    label = label_of(target).rstrip("/") + "/"
     if fmt == "json":
         emit_json(check_json(report, label, strict))
     elif fmt == "github":

@@ -97,7 +97,6 @@ class AlertMap:
         self._standings: dict[Trigger, dict[str, Standing]] = {}
         self._reverse: ReverseIndex | None = None
         self._user_triggers: dict[str, dict[Trigger, list[AutomaticAlert]]] = {}
-        self._alert_categories: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------ building blocks
 
@@ -147,11 +146,7 @@ class AlertMap:
 
     def alert_categories(self, user_id: str) -> frozenset[str]:
         """Categories in which automatic alerts pass the permission gate for ``user_id``."""
-        group = self.policy.users[user_id].user_group
-        found = self._alert_categories.get(group)
-        if found is None:
-            found = self._alert_categories[group] = self.permissions.alert_categories(group)
-        return found
+        return self.permissions.alert_categories(self.policy.users[user_id].user_group)
 
     def passes_gate(self, user_id: str, categories: Iterable[str]) -> bool:
         """Whether the permission gate lets ``user_id`` receive automatic alerts (SPEC 4.2)."""

@@ -44,9 +44,6 @@ class StudentRules(NamedTuple):
     """Per category, how many of ``everywhere`` list it as their own."""
 
 
-"""Trigger kinds whose standings are the alert map's own."""
-
-
 class AtomicMap:
     """The standings of single triggers (see the module docstring), over an alert map."""
 

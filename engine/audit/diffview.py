@@ -9,12 +9,11 @@ the model's own (``PolicyDiff.to_json``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from alertpolicy.engine.audit.diffmodel import AlertChange, ChangeKind, PolicyDiff, Route
-
-Style = Callable[..., str]
+from alertpolicy.engine.check.render import Style, plain
 
 CHANGE_WORDS: Mapping[ChangeKind, str] = {
     "gains": "gains alert",
@@ -54,11 +53,6 @@ SECTION_TITLES = {
 }
 SHOWN_NAMES = 10
 """How many users a line about an object change names before "and N more"."""
-
-
-def plain(text: str, **_: object) -> str:
-    """A style that adds nothing (piped output)."""
-    return text
 
 
 @dataclass(frozen=True)

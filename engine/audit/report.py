@@ -7,7 +7,7 @@ mappings.  Policy diffs are rendered by :mod:`.diffview`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from alertpolicy.engine.audit.alertmap import (
@@ -20,15 +20,8 @@ from alertpolicy.engine.audit.alertmap import (
     lacks_text,
     missing_permissions,
 )
+from alertpolicy.engine.check.render import Style, plain
 from alertpolicy.engine.model import Policy
-
-Style = Callable[..., str]
-
-
-def plain(text: str, **_: object) -> str:
-    """A style that adds nothing (piped output)."""
-    return text
-
 
 # ------------------------------------------------------------------ who
 

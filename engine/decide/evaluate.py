@@ -151,20 +151,20 @@ def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None
                         _Held(free + restricted, "automatic_alert", why, None, rule, missing)
                     )
                 continue
+            if free:
+                routing.automatic = True
             for user_id in free:
                 reasons[user_id].extend(given)
             for user_id in restricted:
                 if routing.sees(user_id):
                     reasons[user_id].extend(given)
+                    routing.automatic = True
                 else:
                     for index in indexes:
                         rule = rule_ids[index]
                         withheld.append(
                             _Held((user_id,), "automatic_alert", "class_restriction", rule=rule)
                         )
-            routing.automatic = (
-                routing.automatic or bool(free) or any(user_id in reasons for user_id in restricted)
-            )
 
 
 def _decide(routing: _Routing) -> Decision:

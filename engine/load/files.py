@@ -234,7 +234,7 @@ def _walk(
             continue
         for entry in entries:
             relpath = prefix + entry.name
-            if _is_folder(entry):
+            if is_folder(entry):
                 if (not hidden and entry.name.startswith(".")) or relpath == TESTS_FOLDER:
                     continue
                 try:
@@ -251,7 +251,7 @@ def _walk(
                 yield relpath, Path(entry.path)
 
 
-def _is_folder(entry: os.DirEntry[str]) -> bool:
+def is_folder(entry: os.DirEntry[str]) -> bool:
     """Whether ``entry`` is a folder, or a link to one."""
     try:
         return entry.is_dir()

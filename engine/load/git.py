@@ -22,12 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from alertpolicy.engine.errors import PolicyError
-from alertpolicy.engine.load.files import (
-    POLICY_SUFFIXES,
-    TESTS_FOLDER,
-    PolicySource,
-    read_directory,
-)
+from alertpolicy.engine.load.files import PolicySource, is_policy_file, read_directory
 from alertpolicy.engine.load.gitrun import fail, run_git
 
 BLOB_MODES = ("100644", "100755")
@@ -71,16 +66,6 @@ def _policy_tree(repo_dir: Path, commit: str, rev: str, subpath: str) -> str:
     return tree
 
 
-def _is_policy_file(relpath: str) -> bool:
-    """Whether a path inside the policy directory is a policy file (as a directory read)."""
-    parts = relpath.split("/")
-    if parts[0] == TESTS_FOLDER and len(parts) > 1:
-        return False
-    if any(part.startswith(".") for part in parts):
-        return False
-    return PurePosixPath(relpath).suffix in POLICY_SUFFIXES
-
-
 def tree_files(repo_dir: Path, tree: str) -> dict[str, str]:
     """Every regular file under ``tree`` (a tree id, or ``commit:path``): its path relative
     to that tree -> its blob id."""
@@ -99,7 +84,7 @@ def tree_files(repo_dir: Path, tree: str) -> dict[str, str]:
 def _policy_blobs(repo_dir: Path, tree: str) -> dict[str, str]:
     """Policy file path (relative to the policy root) -> blob id, for one tree."""
     files = tree_files(repo_dir, tree)
-    return {path: blob for path, blob in files.items() if _is_policy_file(path)}
+    return {path: blob for path, blob in files.items() if is_policy_file(path)}
 
 
 def read_blobs(repo_dir: Path, blob_ids: list[str]) -> list[bytes]:

@@ -26,6 +26,7 @@ from alertpolicy.engine.errors import PolicyError, Problem
 from alertpolicy.engine.load.files import (
     PolicySource,
     git_state,
+    is_folder,
     is_policy_file,
     label_of,
     read_directory,
@@ -62,7 +63,7 @@ def school_folders(policies: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     schools: list[str] = []
     misnamed: list[str] = []
     for entry in entries:
-        if entry.name.startswith(".") or entry.name == TRUST_FOLDER or not _is_folder(entry):
+        if entry.name.startswith(".") or entry.name == TRUST_FOLDER or not is_folder(entry):
             continue
         (schools if SCHOOL_NAME.match(entry.name) else misnamed).append(entry.name)
     return tuple(schools), tuple(misnamed)
@@ -165,10 +166,3 @@ def resolve_school_side(side: str | None, policies: Path, school: str) -> Policy
         return read_school(Path(side), school)
     top = repository_of(policies)
     return read_school_git(top, side, path_in_repository(top, policies), school)
-
-
-def _is_folder(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False

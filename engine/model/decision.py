@@ -52,10 +52,6 @@ class Reason(NamedTuple):
             out["via_parent"] = self.via_parent
         return out
 
-    def to_json_text(self) -> str:
-        """:meth:`to_json` as compact JSON text (remembered)."""
-        return _reason_text(self)
-
 
 @lru_cache(maxsize=1 << 15)
 def _reason_text(reason: Reason) -> str:
@@ -161,10 +157,6 @@ class Withheld(NamedTuple):
                 {"category": m.category, "permission": m.permission} for m in sorted(self.missing)
             ]
         return out
-
-    def to_json_text(self) -> str:
-        """:meth:`to_json` as compact JSON text."""
-        return _withheld_texts((self,))[0]
 
 
 @lru_cache(maxsize=1 << 14)
@@ -320,8 +312,9 @@ def _sorted_distinct(items: Iterable[_Item]) -> tuple[_Item, ...]:
 
 
 def _withheld_texts(withheld: tuple[Withheld, ...]) -> list[str]:
-    """Each entry's :meth:`Withheld.to_json_text`, the parts entries share looked up by
-    identity (a decision's entries share their permission lists, which hash slowly)."""
+    """Each entry's :meth:`Withheld.to_json` as compact JSON text, the parts entries share
+    looked up by identity (a decision's entries share their permission lists, which hash
+    slowly)."""
     texts = []
     known: dict[tuple[object, ...], tuple[str, str, str]] = {}
     for entry in withheld:

@@ -65,7 +65,10 @@ class Served(Protocol):
         """Load (if not loaded yet), then follow the policies."""
 
     def request_reload(self, force: bool) -> None:
-        """Reload soon (a signal: SIGHUP forces, a sibling's SIGUSR1 compares)."""
+        """Reload soon (SIGHUP forces: rebuild even if unchanged)."""
+
+    def compare_accepted(self) -> None:
+        """Soon compare with what a sibling worker accepted (its SIGUSR1)."""
 
     def not_ready(self) -> str | None:
         """Why this process cannot decide now, or ``None``."""
@@ -169,8 +172,12 @@ class Service:
         return self.coordinator.reload(force)
 
     def request_reload(self, force: bool) -> None:
-        """Reload soon, at once (SIGHUP forces; a sibling's acceptance compares)."""
+        """Reload soon, at once (SIGHUP forces: rebuild even if unchanged)."""
         self.scheduler.request(immediate=True, force=force)
+
+    def compare_accepted(self) -> None:
+        """Reload soon, at once: the reload compares the files with what was accepted."""
+        self.scheduler.request(immediate=True)
 
     def _fetched(self, commit: str) -> None:
         """The poller fetched a new commit: load it."""
@@ -247,7 +254,7 @@ def _install_signals(service: Served, worker: bool) -> list[signal.Signals]:
     loop.add_signal_handler(signal.SIGHUP, lambda: service.request_reload(True))
     installed = [signal.SIGHUP]
     if worker:
-        loop.add_signal_handler(signal.SIGUSR1, lambda: service.request_reload(False))
+        loop.add_signal_handler(signal.SIGUSR1, service.compare_accepted)
         installed.append(signal.SIGUSR1)
     return installed
 

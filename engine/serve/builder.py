@@ -111,13 +111,14 @@ class RevisionBuilder:
         self.cache = cache
         self._context = reload_context()
 
-    def build(self, source: PolicySource) -> Candidate:
-        """The checked revision in ``source``, with its coverage summary when guarded.
+    def build(self, source: PolicySource, with_coverage: bool = False) -> Candidate:
+        """The checked revision in ``source``, with its coverage summary when this builder
+        always makes one or ``with_coverage`` asks for it.
 
         Raises :class:`PolicyError` with every problem of an invalid policy, and
         :class:`ReloadWorkerFailed` when no child answered after every attempt.
         """
-        [answer] = self._answers([source], self.with_coverage)
+        [answer] = self._answers([source], self.with_coverage or with_coverage)
         return self._candidate(source, answer)
 
     def summarised(self, *candidates: Candidate) -> list[Candidate]:

@@ -108,10 +108,6 @@ class Coordinator:
         """The serving revision for one request (:meth:`Serving.lease`)."""
         return self.serving.lease()
 
-    def locked(self) -> AbstractContextManager[bool]:
-        """The reload lock: nothing is swapped while it is held."""
-        return self._reload_lock
-
     # ---------------------------------------------------------------- reloading
 
     def start(self, fall_back: bool = False, source: PolicySource | None = None) -> ReloadOutcome:
@@ -244,7 +240,10 @@ class Coordinator:
                 return self._apply(held.candidate, at, "accept")
             current = serving.revision if serving else None
             return ReloadOutcome(True, at, current, held=held, how=how)
-        reasons, candidate = self._guard(serving, self.builder.build(source))
+        # A revision that will be compared with the one serving is summarised as it is
+        # built, in the same child (not built again later for its summary).
+        guarded = serving is not None and self.max_route_loss is not None
+        reasons, candidate = self._guard(serving, self.builder.build(source, guarded))
         if reasons:
             self._held = Held(candidate, reasons, at)
             current = serving.revision if serving else None
@@ -271,7 +270,7 @@ class Coordinator:
         serving, candidate = self.builder.summarised(serving, candidate)
         current = self.serving.current
         if current is not None and current.candidate.revision == serving.revision:
-            current.candidate = serving  # summarised once, kept for the next comparison
+            current.candidate.coverage = serving.coverage  # kept for the next comparison
         if serving.coverage is None or candidate.coverage is None:
             return (), candidate
         reasons = compare_coverage(serving.coverage, candidate.coverage, self.max_route_loss)

@@ -165,12 +165,14 @@ class SchoolsService:
                     self.poller.start()
 
     def request_reload(self, force: bool) -> None:
-        """Look again soon (a signal; never blocks, it may be called on the event loop):
-        SIGHUP (``force``) looks at every school (new schools start, changed ones
-        reload); a sibling worker's SIGUSR1 at the schools whose accepted revision it
-        changed."""
-        look = self._look_again if force else self._look_at_accepted
-        threading.Thread(target=look, name="schools-look", daemon=True).start()
+        """Look at every school soon (SIGHUP, ``POST /-/reload``): new schools start,
+        changed ones reload.  Never blocks (it may be called on the event loop)."""
+        threading.Thread(target=self._look_again, name="schools-look", daemon=True).start()
+
+    def compare_accepted(self) -> None:
+        """Soon compare the schools whose accepted revision a sibling worker changed (its
+        SIGUSR1) with it; never blocks."""
+        threading.Thread(target=self._look_at_accepted, name="schools-look", daemon=True).start()
 
     def _look_at_accepted(self) -> None:
         self.queue.request(self.schools.accepted_changed(), immediate=True)

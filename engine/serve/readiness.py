@@ -8,8 +8,9 @@ the service is not ready, and says how many workers are.
 
 Each worker keeps a mark in a folder shared by the workers (beside their metrics): a file
 named after its process id, present while it can decide.  It refreshes its mark every
-:data:`MARK_SECONDS` and whenever it answers ``/readyz``; marks of processes that have
-ended are not counted (a replaced worker has a new id).
+:data:`MARK_SECONDS` and whenever it answers ``/readyz`` (the file is written only when
+its readiness changes); marks of processes that have ended are not counted (a replaced
+worker has a new id).
 """
 
 from __future__ import annotations
@@ -42,18 +43,21 @@ class WorkerReadiness:
         self.folder = Path(shared) / "ready" if shared and workers > 1 else None
         self.workers = workers
         self.not_ready = not_ready
+        self._marked: bool | None = None
         if self.folder is not None:
             self.folder.mkdir(exist_ok=True)
 
     def mark(self) -> str | None:
         """Refresh this worker's mark; why it cannot decide, or ``None``."""
         why = self.not_ready()
-        if self.folder is not None:
+        ready = why is None
+        if self.folder is not None and ready != self._marked:  # the file only when it changes
             mark = self.folder / str(os.getpid())
-            if why is None:
+            if ready:
                 mark.touch()
             else:
                 mark.unlink(missing_ok=True)
+            self._marked = ready
         return why
 
     def why_not_ready(self) -> str | None:

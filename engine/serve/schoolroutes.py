@@ -99,7 +99,7 @@ async def post_school_reload(request: Request) -> Response:
 async def post_reload_all(request: Request) -> Response:
     """``POST /-/reload``: look at every school now (new ones start, changed ones reload)."""
     service = _service(request)
-    await run_in_threadpool(service.request_reload, False)
+    service.request_reload(False)
     return JSONResponse({"schools": len(service.schools.names()), "requested": True}, 202)
 
 

@@ -89,11 +89,9 @@ class AcceptedStore:
 
         The file (megabytes at trust scale) is read again only when it has changed.
         """
-        try:
-            info = self.path.stat()
-        except OSError:
+        stamp = self.stamp()
+        if stamp is None:
             return None
-        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if self._known is None or self._known[0] != stamp:
             data = self._read()
             self._known = (stamp, str(data["revision"]) if data else None)

@@ -52,7 +52,7 @@ def pages_of(revision: Revision) -> PolicyPages:
     with _lock:
         found = _pages.get(revision)
         if found is None:
-            found = _pages[revision] = PolicyPages(revision.policy, revision.candidate.source.label)
+            found = _pages[revision] = PolicyPages(revision.policy, revision.candidate.label)
         return found
 
 

@@ -24,24 +24,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.bench.bench_schools import LUA, requests_file, schools_folder
 from tests.bench.bench_serve import finish_wrk
 from tests.deploy.fleet import Proxy, Replica
-
-
-def wait_for(check: Callable[[], bool], seconds: float) -> bool:
-    """Whether ``check()`` became true within ``seconds`` (polled)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
+from tests.serve.support import wait_until
 
 
 def measure(args: argparse.Namespace, count: int, folder: Path, work: Path) -> dict[str, Any]:
@@ -51,9 +40,9 @@ def measure(args: argparse.Namespace, count: int, folder: Path, work: Path) -> d
     replicas = [Replica(run, n, "--policies", str(folder)) for n in range(1, count + 1)]
     proxy = Proxy(run, replicas)
     try:
-        if not wait_for(lambda: all(r.ready() for r in replicas), 600):
+        if not wait_until(lambda: all(r.ready() for r in replicas), 600):
             sys.exit(f"a replica did not become ready: see {run}")
-        if not wait_for(lambda: all(proxy.status(r) == "UP" for r in replicas), 60):
+        if not wait_until(lambda: all(proxy.status(r) == "UP" for r in replicas), 60):
             sys.exit(f"HAProxy did not take every replica in: see {proxy.log}")
         wrk = subprocess.Popen(
             [

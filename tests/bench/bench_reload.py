@@ -36,6 +36,7 @@ from alertpolicy.engine.serve.coordinator import Coordinator
 from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING, collector_paused
 from tests.bench.bench_serve import users_file
 from tests.bench.generate import SCALES, generate_policy
+from tests.serve.support import descendants, memory_mb
 
 
 def rename(policy: Path, n: int) -> None:
@@ -46,35 +47,6 @@ def rename(policy: Path, n: int) -> None:
     assert name, "no staff name found to rename"
     renamed = text.replace(name.group(0), f"name: {name.group(1)}-{n}", 1)
     path.write_text(renamed, encoding="utf-8")
-
-
-def resident_mb(pid: int) -> float:
-    """A process's resident set, in MB (0 once it has gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (the forkserver and the reload children it starts)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 class PeakMemory:
@@ -89,7 +61,7 @@ class PeakMemory:
     def _sample(self) -> None:
         me = os.getpid()
         while not self._stop.wait(0.02):
-            total = resident_mb(me) + sum(resident_mb(p) for p in descendants(me))
+            total = memory_mb(me) + sum(memory_mb(pid) for pid in descendants(me))
             self.peak = max(self.peak, total)
 
     def __enter__(self) -> PeakMemory:
@@ -114,7 +86,7 @@ def reloads(
     )
     coordinator.start()
     seconds = []
-    serving = resident_mb(os.getpid())
+    serving = memory_mb(os.getpid())
     with PeakMemory() as peak:
         for n in range(runs):
             rename(policy, n + (100 if guarded else 0))
@@ -124,7 +96,7 @@ def reloads(
             if not outcome.changed or outcome.held:
                 sys.exit(f"the reload did not serve the rewrite: {outcome.to_json()}")
     if memory is not None:
-        memory.update(serving=serving, after=resident_mb(os.getpid()), peak=peak.peak)
+        memory.update(serving=serving, after=memory_mb(os.getpid()), peak=peak.peak)
     coordinator.close()
     return seconds
 

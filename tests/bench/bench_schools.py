@@ -45,6 +45,7 @@ from alertpolicy.engine.load.schools import read_school
 from alertpolicy.engine.serve.tuning import collector_paused
 from tests.bench.bench_serve import finish_wrk, free_port
 from tests.bench.generate import generate_incidents, generate_policy
+from tests.serve.support import memory_mb
 
 REPO = Path(__file__).resolve().parents[2]
 LUA = Path(__file__).with_name("post_school_incidents.lua")
@@ -102,10 +103,7 @@ def workers_of(pid: int) -> list[int]:
 
 def memory(pid: int) -> tuple[float, float]:
     """A process's resident set now and at its highest, in MB."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+    return memory_mb(pid), memory_mb(pid, "VmHWM")
 
 
 def revisions(port: int) -> dict[str, str]:

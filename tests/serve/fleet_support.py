@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,23 @@ class SchoolsServer(Server):
                 labels, value = line.rsplit(" ", 1)
                 found[labels[len(name) :]] = float(value)
         return found
+
+
+def schools_servers(workdir: Path, *base: str) -> Iterator[Callable[..., SchoolsServer]]:
+    """For a fixture: start services with ``base`` arguments and more (waiting until ready
+    unless ``ready=False``); every one is stopped after the test."""
+    servers: list[SchoolsServer] = []
+
+    def starter(*args: str, ready: bool = True) -> SchoolsServer:
+        server = SchoolsServer(workdir, *base, *args)
+        servers.append(server)
+        if ready:
+            server.wait_ready()
+        return server
+
+    yield starter
+    for server in servers:
+        server.stop()
 
 
 def tteach_chosen() -> dict[str, Any]:

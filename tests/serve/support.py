@@ -62,6 +62,17 @@ def watch_list_policy(target: Path, rules: int = 4000) -> Path:
     return target
 
 
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory (``VmHWM``: its highest) in MB; 0 once it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def process_tree() -> dict[int, tuple[int, str]]:
     """Every live process: its parent and its name (Linux ``/proc``)."""
     found: dict[int, tuple[int, str]] = {}
@@ -194,9 +205,9 @@ class Server:
         revision: str | None = self.status(**headers)["revision"]
         return revision
 
-    def held(self) -> dict[str, Any] | None:
+    def held(self, **headers: str) -> dict[str, Any] | None:
         """What /v1/policy says is held, or ``None``."""
-        held: dict[str, Any] | None = self.status()["held"]
+        held: dict[str, Any] | None = self.status(**headers)["held"]
         return held
 
     def decide(self, body: dict[str, Any], **headers: str) -> httpx.Response:

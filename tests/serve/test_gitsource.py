@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ALERTPOLICY, REPO
-from tests.serve.fleet_support import SchoolsServer, TrustRepository, rewrite, self_harm
+from tests.serve.fleet_support import (
+    SchoolsServer,
+    TrustRepository,
+    rewrite,
+    schools_servers,
+    self_harm,
+)
 from tests.serve.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -28,25 +34,15 @@ def repo(tmp_path: Path) -> TrustRepository:
 @pytest.fixture
 def start(tmp_path: Path, repo: TrustRepository) -> Iterator[Start]:
     """Start services of ``repo`` (polled every 0.2 s unless told); all stopped after."""
-    servers: list[SchoolsServer] = []
-
-    def starter(*args: str, ready: bool = True) -> SchoolsServer:
-        server = SchoolsServer(tmp_path, "--policy-git", str(repo.bare), "--git-poll", "0.2", *args)
-        servers.append(server)
-        if ready:
-            server.wait_ready()
-        return server
-
-    yield starter
-    for server in servers:
-        server.stop()
+    yield from schools_servers(tmp_path, "--policy-git", str(repo.bare), "--git-poll", "0.2")
 
 
 def tom(server: SchoolsServer) -> str:
     """What the single policy served calls tteach (chosen by hand)."""
     body = {"id": "I-1", "categories": ["Bullying"], "students": [{"id": "S1"}]}
     body["alerts"] = {"users": ["tteach"]}  # type: ignore[assignment]
-    recipients = server.decide(body).json()["recipients"]
+    # A new connection each time: with several workers, any of them may answer.
+    recipients = server.decide(body, Connection="close").json()["recipients"]
     return str(next(r["name"] for r in recipients if r["user"] == "tteach"))
 
 
@@ -169,6 +165,19 @@ def test_a_school_added_by_a_commit_is_served(start: Start, repo: TrustRepositor
     repo.push("Lakeside joins the trust")
     assert wait_until(lambda: "lakeside" in server.revisions())
     assert wait_until(lambda: server.school("lakeside")["ready"] is True)
+
+
+def test_post_reload_fetches_and_looks_at_every_school_at_once(
+    start: Start, repo: TrustRepository
+) -> None:
+    server = start("--policies", "schools", "--git-poll", "3600")
+    before = server.revisions()
+    rewrite(repo.work / "schools" / "riverside" / "users.yaml", "Joan Smart", "Joan Fetched")
+    commit = repo.push("Riverside: the DSL's name")[:12]
+    assert server.revisions() == before  # not polled for an hour
+    assert server.client.post("/-/reload").status_code == 202
+    assert wait_until(lambda: server.revisions()["riverside"].endswith(f"git:{commit}"))
+    assert server.revisions()["oakfield"] == before["oakfield"]
 
 
 def test_the_command_line_refuses_policy_with_policies(tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ class Recorder:
         self.running: dict[str, int] = {}
         self.overlap = 0
         self.most_at_once = 0
+        self.started = threading.Event()
+        """Set when a reload has begun."""
         self._lock = threading.Lock()
 
     def __call__(self, school: str, force: bool) -> None:
@@ -30,6 +32,7 @@ class Recorder:
             self.running[school] = self.running.get(school, 0) + 1
             self.overlap = max(self.overlap, self.running[school])
             self.most_at_once = max(self.most_at_once, sum(self.running.values()))
+        self.started.set()
         time.sleep(self.seconds)
         with self._lock:
             self.running[school] -= 1
@@ -68,7 +71,7 @@ def test_a_school_never_reloads_twice_at_once_and_schools_do_side_by_side(
     queue_of.append(queue)
     queue.start()
     queue.request(["oakfield", "riverside"], immediate=True)
-    time.sleep(0.1)
+    assert recorder.started.wait(5)
     queue.request(["oakfield"], immediate=True, force=True)  # while it reloads: kept for after
     assert wait_until(lambda: len(recorder.calls) == 3 and queue.pending() == 0, seconds=5)
     assert recorder.overlap == 1

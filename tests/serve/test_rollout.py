@@ -27,7 +27,8 @@ def on_disk(server: Server) -> str:
 
 
 def held_revision(server: Server) -> str | None:
-    held = server.held()
+    """The revision held, as any worker answers (a new connection each time)."""
+    held = server.held(Connection="close")
     return held["revision"] if held else None
 
 

@@ -5,6 +5,7 @@ touches another's; the trust layer reaches every school."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ import pytest
 from tests.serve.fleet_support import (
     SchoolsServer,
     rewrite,
+    schools_servers,
     self_harm,
     trust_copy,
     tteach_chosen,
@@ -35,18 +37,7 @@ def schools(tmp_path: Path) -> Path:
 @pytest.fixture
 def start(tmp_path: Path, schools: Path) -> Iterator[Start]:
     """Start services of the folder of schools (``--debounce-ms 100``); all stopped after."""
-    servers: list[SchoolsServer] = []
-
-    def starter(*args: str, ready: bool = True) -> SchoolsServer:
-        server = SchoolsServer(tmp_path, "--policies", str(schools), "--debounce-ms", "100", *args)
-        servers.append(server)
-        if ready:
-            server.wait_ready()
-        return server
-
-    yield starter
-    for server in servers:
-        server.stop()
+    yield from schools_servers(tmp_path, "--policies", str(schools), "--debounce-ms", "100")
 
 
 def test_each_school_is_answered_under_its_own_route(start: Start) -> None:
@@ -255,6 +246,10 @@ def test_stopped_while_the_schools_load_it_ends_soon_and_quietly(
     assert server.process.wait(timeout=60) in (0, -signal.SIGTERM), server.log()
     assert "Application shutdown complete" in server.log()
     assert "Traceback" not in server.log()
+    # No batch of schools started building after the signal: not all were built.
+    found = re.search(r"built (\d+) of (\d+) schools", server.log())
+    assert found is not None, server.log()
+    assert int(found.group(1)) < int(found.group(2))
 
 
 def test_with_two_workers_a_revision_accepted_on_one_is_served_by_both(
@@ -276,11 +271,22 @@ def test_with_two_workers_a_revision_accepted_on_one_is_served_by_both(
     held = server.school("oakfield")["held"]["revision"]
     accepted = server.client.post("/-/schools/oakfield/reload", json={"accept": held})
     assert accepted.status_code == 200, accepted.text
-    # The other worker learns of it from the state directory (told by the supervisor).
-    assert wait_until(lambda: all(server.revisions()["oakfield"] == held for _ in range(8)))
-    assert not any(
-        server.client.get("/v1/schools/oakfield/policy", headers={"Connection": "close"}).json()[
-            "held"
-        ]
-        for _ in range(8)
-    )
+
+    # The other worker learns of it from the state directory (told by the supervisor):
+    # each worker's metrics name the revision it serves, and none holds one any more.
+    assert wait_until(lambda: set(_oakfield_by_worker(server).values()) == {held})
+    assert len(_oakfield_by_worker(server)) == 2
+    assert server.samples("alertpolicy_config_held")['{school="oakfield"}'] == 0.0
+
+
+def _oakfield_by_worker(server: SchoolsServer) -> dict[str, str]:
+    """The revision of oakfield each worker process serves, from ``/metrics``: pid ->
+    revision."""
+    found = {}
+    for labels, value in server.samples("alertpolicy_config_info").items():
+        if value == 1.0 and 'school="oakfield"' in labels:
+            pid = re.search(r'pid="(\d+)"', labels)
+            revision = re.search(r'revision="([^"]+)"', labels)
+            assert pid and revision, labels
+            found[pid.group(1)] = revision.group(1)
+    return found
