@@ -19,12 +19,12 @@ from alertpolicy.engine.check.references import REFERENCE_KINDS, TARGETS, refere
 from alertpolicy.engine.check.schema import quick_check, schema_problems, schema_validator
 from alertpolicy.engine.errors import PathItem, PolicyError, Problem
 from alertpolicy.engine.load.files import PolicySource, read_directory, revision_of
+from alertpolicy.engine.load.parsecache import ParseCache
 from alertpolicy.engine.load.safeyaml import (
     Document,
     format_path,
     implicit_type_hint,
     is_plain,
-    location_of,
     parse_source,
     quoted_hint,
 )
@@ -266,20 +266,29 @@ def _rule(definition: Definition) -> AutomaticAlert:
         ),
         match=data.get("match", "any"),
         description=data.get("description", ""),
-        location=location_of(definition.document.file, definition.node),
+        location=definition.start,
     )
 
 
-def load_source(source: PolicySource) -> Policy:
+def load_source(source: PolicySource, cache: ParseCache | None = None) -> Policy:
     """The checked policy held by ``source``; :class:`PolicyError` lists every error.
+
+    With ``cache``, files parsed before are read from it, and files parsed now are kept
+    in it (:mod:`alertpolicy.engine.load.parsecache`).
 
     Reading a large policy allocates hundreds of thousands of long-lived objects, which
     the cyclic garbage collector would rescan over and over without freeing anything: a
     program loading large policies pauses the collector around this call (its entry
     point's choice, see ``engine/serve/tuning.py`` and ``commands/``).
     """
-    documents, problems = parse_source(source)
-    return build_policy(source, documents, problems)
+    if cache is None:
+        documents, problems = parse_source(source)
+        return build_policy(source, documents, problems)
+    documents, problems, fresh = cache.parse(source)
+    try:
+        return build_policy(source, documents, problems)
+    finally:
+        cache.keep(fresh)  # after building: their outlines are filled
 
 
 def load_policy(path: Path) -> Policy:

@@ -12,10 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from alertpolicy.engine.errors import Location, Problem
-from alertpolicy.engine.load.safeyaml import Document, location_of
+from alertpolicy.engine.load.safeyaml import Document
 
 MAPPING_SECTIONS = {
     "settings": "setting",
@@ -42,7 +40,8 @@ class Definition:
     location: Location
     data: Any
     ok: bool
-    node: yaml.Node
+    start: Location
+    """Where the definition starts (a list entry's first line, a mapping entry's key)."""
 
     def field(self, name: str, default: Any = None) -> Any:
         """``name`` of a definition written as a mapping (``default`` for a bare name)."""
@@ -105,39 +104,31 @@ def merge(documents: list[Document], broken: dict[str, set[tuple[str | int, ...]
             entries = document.data.get(section)
             if not isinstance(entries, dict):
                 continue
-            keys = document.keys((section,))
+            keys = document.entry_keys(section)
             for name, data in entries.items():
                 path = (section, name)
-                key_node, node = keys[name]
-                where = location_of(document.file, key_node)
+                where = Location(document.file, *keys[name])
                 merged.define(
-                    section, name, Definition(document, path, where, data, ok(path), node), what
+                    section, name, Definition(document, path, where, data, ok(path), where), what
                 )
         for section, what in LIST_SECTIONS.items():
             items = document.data.get(section)
-            sequence = document.node((section,))
-            if not isinstance(items, list) or not isinstance(sequence, yaml.SequenceNode):
+            if not isinstance(items, list):
                 continue
-            for index, (item, node) in enumerate(zip(items, sequence.value, strict=True)):
+            places = document.entry_items(section, NAME_FIELD[section])
+            if len(places) != len(items):
+                continue  # the section is not a list node: nothing to place
+            for index, (item, place) in enumerate(zip(items, places, strict=True)):
                 path = (section, index)
+                start = Location(document.file, place[0], place[1])
                 if isinstance(item, dict):
                     name = item.get(NAME_FIELD[section])
-                    where = location_of(document.file, value_node(node, NAME_FIELD[section]))
+                    where = Location(document.file, place[2], place[3])
                 elif section != "automatic_alerts":
-                    name, where = item, location_of(document.file, node)
+                    name, where = item, start
                 else:
                     continue
                 if isinstance(name, str):
-                    definition = Definition(document, path, where, item, ok(path), node)
+                    definition = Definition(document, path, where, item, ok(path), start)
                     merged.define(section, name, definition, what)
     return merged
-
-
-def value_node(node: yaml.Node, key: str) -> yaml.Node:
-    """The node of ``key``'s value in mapping ``node`` (``node`` itself if there is none)."""
-    if isinstance(node, yaml.MappingNode):
-        for key_node, found in node.value:
-            if key_node.value == key:
-                value: yaml.Node = found
-                return value
-    return node

@@ -111,13 +111,12 @@ def _parent_problems(categories: dict[str, Definition]) -> Iterator[Problem]:
         if not category.ok or not isinstance(parent, str):
             continue
         path = (*category.path, "parent")
-        where = category.document.location(path)
         if parent not in categories:
             yield Problem(
                 "unknown-parent-category",
                 f"{format_path(path)}: category {name!r} has unknown parent category "
                 f"{parent!r}{suggest(parent, categories)}",
-                where,
+                category.document.location(path),
                 path=path,
                 value=parent,
             )
@@ -125,7 +124,7 @@ def _parent_problems(categories: dict[str, Definition]) -> Iterator[Problem]:
             yield Problem(
                 "parent-category-is-itself",
                 f"{format_path(path)}: category {name!r} cannot be its own parent",
-                where,
+                category.document.location(path),
                 path=path,
                 value=parent,
             )
@@ -136,7 +135,7 @@ def _parent_problems(categories: dict[str, Definition]) -> Iterator[Problem]:
                 f"itself a sub-category of {grandparent!r}: sub-categories are one level "
                 f"deep, so make {name!r} a sub-category of {grandparent!r} or list "
                 f"{parent!r} without a parent",
-                where,
+                category.document.location(path),
                 path=path,
                 value=parent,
                 related=(categories[parent].location,),

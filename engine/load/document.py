@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -60,23 +59,75 @@ def is_plain(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and not node.style
 
 
-@dataclass
+Outline = dict[str, Any]
+"""Where a document's definitions are, as :meth:`Document.entry_keys` and
+:meth:`Document.entry_items` answered: kept with a parsed file (:mod:`.parsecache`) so
+that a file read again need not be parsed into nodes to place them."""
+
+
 class Document:
     """One policy file read as plain data, with its YAML nodes to locate any value by path.
 
     ``relpath`` is the path inside the policy directory, ``file`` the path as shown to
     people, ``data`` the top-level mapping (``{}`` for an empty file), ``root`` its node.
+    A document read back from a cache (``text`` and ``outline`` given, ``root`` not) places
+    its definitions from the outline, and parses ``text`` into nodes only when asked for
+    anything else (where a problem is).
     """
 
-    relpath: str
-    file: str
-    data: dict[str, Any]
-    root: yaml.Node | None
-    loose_booleans: list[tuple[tuple[PathItem, ...], yaml.ScalarNode]] = field(default_factory=list)
-    """Values written ``yes``/``no``/``on``/``off``: booleans only in YAML 1.1."""
-    _keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = field(
-        default_factory=dict, repr=False
-    )
+    def __init__(
+        self,
+        relpath: str,
+        file: str,
+        data: dict[str, Any],
+        root: yaml.Node | None,
+        loose_booleans: list[tuple[tuple[PathItem, ...], yaml.ScalarNode]] | None = None,
+        *,
+        text: str | None = None,
+        outline: Outline | None = None,
+    ) -> None:
+        self.relpath = relpath
+        self.file = file
+        self.data = data
+        self.loose_booleans = loose_booleans or []
+        """Values written ``yes``/``no``/``on``/``off``: booleans only in YAML 1.1."""
+        self.outline: Outline = outline if outline is not None else {}
+        self._root = root
+        self._text = text
+        self._keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
+
+    @property
+    def root(self) -> yaml.Node | None:
+        """The top-level node (``None`` for an empty file), parsed when first needed."""
+        if self._text is not None:
+            self._root = yaml.compose(self._text, Loader=Loader)
+            self._text = None
+        return self._root
+
+    def entry_keys(self, section: str) -> dict[str, tuple[int, int]]:
+        """(line, column) of each key of the mapping ``section`` (empty if it is none)."""
+        key = f"keys {section}"
+        found: dict[str, tuple[int, int]] | None = self.outline.get(key)
+        if found is None:
+            keys = self.keys((section,))
+            found = {name: _line_column(key_node) for name, (key_node, _) in keys.items()}
+            self.outline[key] = found
+        return found
+
+    def entry_items(self, section: str, name_field: str) -> list[tuple[int, int, int, int]]:
+        """For each item of the list ``section``: (line, column) where it starts, then
+        (line, column) of its ``name_field`` value (of the item itself when it has none)."""
+        key = f"items {section} {name_field}"
+        found: list[tuple[int, int, int, int]] | None = self.outline.get(key)
+        if found is None:
+            sequence = self.node((section,))
+            items = sequence.value if isinstance(sequence, yaml.SequenceNode) else []
+            found = [
+                (*_line_column(item), *_line_column(_value_node(item, name_field)))
+                for item in items
+            ]
+            self.outline[key] = found
+        return found
 
     def nodes(self, path: Iterable[PathItem]) -> list[tuple[yaml.Node | None, yaml.Node]]:
         """(key node, value node) for each step of ``path`` that exists, from the root."""
@@ -134,6 +185,22 @@ class Document:
                     index.setdefault(nfc(key_node.value), (key_node, value_node))
             self._keys[id(node)] = index
         return index
+
+
+def _line_column(node: yaml.Node) -> tuple[int, int]:
+    """The 1-based (line, column) where ``node`` starts."""
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1)
+
+
+def _value_node(node: yaml.Node, key: str) -> yaml.Node:
+    """The node of ``key``'s value in mapping ``node`` (``node`` itself if there is none)."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, found in node.value:
+            if key_node.value == key:
+                value: yaml.Node = found
+                return value
+    return node
 
 
 def implicit_type_hint(text: str, value: Any) -> str:

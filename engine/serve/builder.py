@@ -29,10 +29,12 @@ import multiprocessing
 import os
 import pickle
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.context import BaseContext
+from pathlib import Path
 from typing import Any
 
 from alertpolicy.engine.errors import PolicyError, ProblemsError, ReloadWorkerFailed
@@ -110,6 +112,15 @@ class RevisionBuilder:
         self.on_child_failure = on_child_failure
         self.cache = cache
         self._context = reload_context()
+        self._parsed: tempfile.TemporaryDirectory[str] | None = None
+
+    def _parse_folder(self) -> Path:
+        """The folder where reload children keep the files they parsed, for the next
+        (:mod:`alertpolicy.engine.load.parsecache`): made when first needed, removed with
+        this builder."""
+        if self._parsed is None:
+            self._parsed = tempfile.TemporaryDirectory(prefix="alertpolicy-parsed-")
+        return Path(self._parsed.name)
 
     def build(self, source: PolicySource, with_coverage: bool = False) -> Candidate:
         """The checked revision in ``source``, with its coverage summary when this builder
@@ -207,9 +218,10 @@ class RevisionBuilder:
         reader, writer = self._context.Pipe(duplex=False)
         folder = into.folder if into is not None else None
         niceness = self.niceness if into is None else 0
+        parsed = self._parse_folder()
         child = self._context.Process(  # type: ignore[attr-defined]
             target=reloadchild.build_in_child,
-            args=(sources, with_coverage, writer, niceness, folder, self.slim),
+            args=(sources, with_coverage, writer, niceness, folder, self.slim, parsed),
             name=reloadchild.PROCESS_NAME,
             daemon=True,
         )

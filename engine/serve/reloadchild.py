@@ -21,6 +21,7 @@ from alertpolicy.engine.audit.guard import coverage_of
 from alertpolicy.engine.check.build import load_source
 from alertpolicy.engine.errors import ProblemsError
 from alertpolicy.engine.load.files import PolicySource
+from alertpolicy.engine.load.parsecache import ParseCache
 from alertpolicy.engine.serve.buildcache import BuildCache, build_key
 from alertpolicy.engine.serve.slim import served
 
@@ -36,13 +37,16 @@ def build_in_child(
     niceness: int,
     into: Path | None = None,
     slim: bool = False,
+    parsed: Path | None = None,
 ) -> None:
     """Load and check each of ``sources`` (and summarise it for the coverage guard) and
     send back the list of their answers, in order, each pickled on its own:
     ``(ANSWERED, (policy, coverage))`` or ``(PROBLEMS, error)``.  With ``into`` (a
     :class:`BuildCache` folder) each answer is kept there instead, and only the list of
     their keys is sent.  With ``slim``, each policy is sent without what only people read
-    (:func:`.slim.served`): where each definition is, and descriptions.
+    (:func:`.slim.served`): where each definition is, and descriptions.  With ``parsed``
+    (a :class:`~alertpolicy.engine.load.parsecache.ParseCache` folder), files parsed by an
+    earlier child are read from there, and files parsed now are kept there.
 
     Anything else that goes wrong sends nothing: the parent sees a child that ended
     without an answer, as when it is killed.  A parent gone by then (the service stopped)
@@ -55,10 +59,11 @@ def build_in_child(
     gc.freeze()
     gc.disable()
     cache = BuildCache(into) if into is not None else None
+    parse_cache = ParseCache(parsed) if parsed is not None else None
     answers: list[bytes | str] = []
     for source in sources:
         try:
-            policy = load_source(source)
+            policy = load_source(source, parse_cache)
             coverage = coverage_of(policy) if with_coverage else None
             payload: tuple[str, object] = (ANSWERED, (served(policy) if slim else policy, coverage))
         except ProblemsError as error:
