@@ -260,7 +260,8 @@ class RevisionBuilder:
         return Candidate(source, policy, coverage)
 
     def _unpickle(self, data: bytes) -> tuple[str, Any]:
-        """The child's answer, read a frame at a time with the collector as tuned."""
+        """The child's answer, read a frame at a time with the collector as tuned (settled
+        before the collector resumes: else its first collection scans the whole answer)."""
         with self.tuning.paused():
             try:
                 answer: tuple[str, Any] = pickle.load(_Frames(data))
@@ -268,7 +269,7 @@ class RevisionBuilder:
                 raise ReloadWorkerFailed(
                     f"the reload child's answer was unreadable: {error}"
                 ) from error
-        self.tuning.settle()
+            self.tuning.settle()
         return answer
 
 

@@ -296,7 +296,7 @@ class Coordinator:
         before = self.serving.current
         with self.tuning.paused():
             compiled = compile_policy(candidate.policy)
-        self.tuning.settle()
+            self.tuning.settle()  # before the collector resumes, or it scans the revision
         if self.accepted is not None and self.accepted.revision() != candidate.revision:
             self.accepted.record(candidate.source)
         changed = before is None or before.revision != candidate.revision

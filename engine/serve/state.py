@@ -103,6 +103,7 @@ class AcceptedStore:
         A kept file that cannot be read or does not add up (edited by hand, cut short)
         is reported in the log and ignored.
         """
+        stamp = self.stamp()
         data = self._read()
         if data is None:
             return None
@@ -116,6 +117,8 @@ class AcceptedStore:
         if revision_of(source) != data["revision"]:
             log.warning("ignoring the kept revision in %s: its files do not match", self.path)
             return None
+        if stamp is not None:
+            self._known = (stamp, str(data["revision"]))  # :meth:`revision` need not read it
         return source
 
     def record(self, source: PolicySource) -> None:
@@ -137,7 +140,9 @@ class AcceptedStore:
                 out.flush()
                 if self.sync:
                     os.fsync(out.fileno())
+                info = os.fstat(out.fileno())  # the file's, once renamed into place
             os.replace(out.name, self.path)
+            self._known = ((info.st_ino, info.st_mtime_ns, info.st_size), str(record["revision"]))
         except (OSError, UnicodeDecodeError) as error:
             log.error("could not keep the accepted revision in %s: %s", self.path, error)
 

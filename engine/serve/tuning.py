@@ -23,7 +23,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class HeapTuning:
     """What to do around building a revision: ``paused`` wraps the build, ``settle`` runs
-    once a built revision is kept.  The default does nothing."""
+    once a built revision is kept, still inside ``paused`` (what was built is frozen before
+    the collector resumes, else its first collection scans all of it).  The default does
+    nothing."""
 
     paused: Callable[[], AbstractContextManager[None]] = nullcontext
     settle: Callable[[], None] = lambda: None
