@@ -7,6 +7,8 @@ each child is forked from it, so no process running uvicorn or watchdog threads 
 forks.  The child answers with the checked policy and its coverage summary, pickled;
 this process reads the answer a pickle frame at a time (so requests get their turn
 between frames) with the collector paused, as its entry point chose (:mod:`.tuning`).
+A revision about to be served is sent before its coverage summary is made, so that this
+process compiles it while the child summarises it.
 
 A child that ends without an answer (killed by the OOM killer, crashed, hung past the
 timeout) is retried in a new child, a bounded number of times with back-off; each such
@@ -23,28 +25,31 @@ start, in as many children at once as there are cores.
 
 from __future__ import annotations
 
-import io
 import logging
 import multiprocessing
 import os
 import pickle
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from alertpolicy.engine.decide.compiled import CompiledPolicy
 from alertpolicy.engine.errors import PolicyError, ProblemsError, ReloadWorkerFailed
 from alertpolicy.engine.load.files import PolicySource
+from alertpolicy.engine.model import Policy
 from alertpolicy.engine.serve import reloadchild
 from alertpolicy.engine.serve.buildcache import BuildCache, build_key
+from alertpolicy.engine.serve.childpipe import Frames, stop_child, why_ended
 from alertpolicy.engine.serve.revision import Candidate
 from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
 
 log = logging.getLogger("alertpolicy.reload")
+_T = TypeVar("_T")
 
 ATTEMPTS = 3
 """Children tried for one revision before the reload fails."""
@@ -122,14 +127,27 @@ class RevisionBuilder:
             self._parsed = tempfile.TemporaryDirectory(prefix="alertpolicy-parsed-")
         return Path(self._parsed.name)
 
-    def build(self, source: PolicySource, with_coverage: bool = False) -> Candidate:
+    def build(
+        self,
+        source: PolicySource,
+        with_coverage: bool = False,
+        meanwhile: Callable[[Policy], CompiledPolicy] | None = None,
+    ) -> Candidate:
         """The checked revision in ``source``, with its coverage summary when this builder
         always makes one or ``with_coverage`` asks for it.
+
+        With ``meanwhile`` (compiling, for a revision about to be served), a summary made
+        without a shared cache is made while this process calls ``meanwhile`` with the
+        checked policy: the child sends the policy first, then its summary, and the
+        candidate keeps what ``meanwhile`` made (:attr:`Candidate.compiled`).
 
         Raises :class:`PolicyError` with every problem of an invalid policy, and
         :class:`ReloadWorkerFailed` when no child answered after every attempt.
         """
-        [answer] = self._answers([source], self.with_coverage or with_coverage)
+        summarise = self.with_coverage or with_coverage
+        if meanwhile is not None and summarise and self.cache is None:
+            return self._retried(lambda: self._attempt_early(source, meanwhile))
+        [answer] = self._answers([source], summarise)
         return self._candidate(source, answer)
 
     def summarised(self, *candidates: Candidate) -> list[Candidate]:
@@ -176,7 +194,7 @@ class RevisionBuilder:
         """The children's answers for ``sources`` (from the cache where it has them)."""
         cache = self.cache
         if cache is None:
-            return self._retried(sources, with_coverage)
+            return self._built(sources, with_coverage)
         answers: list[bytes] = []
         for source in sources:
             found = cache.find(source, with_coverage, self.slim)
@@ -185,19 +203,24 @@ class RevisionBuilder:
                 with cache.building(key):
                     found = cache.find(source, with_coverage, self.slim)
                     if found is None:
-                        [found] = self._retried([source], with_coverage)
+                        [found] = self._built([source], with_coverage)
                         cache.put(key, found)
             answers.append(found)
         return answers
 
-    def _retried(self, sources: list[PolicySource], with_coverage: bool) -> list[bytes]:
+    def _built(self, sources: list[PolicySource], with_coverage: bool) -> list[bytes]:
+        """The answers of a child for ``sources`` (retried as :meth:`_retried` does)."""
+        answers = self._retried(lambda: self._attempt(tuple(sources), with_coverage))
+        return [a for a in answers if isinstance(a, bytes)]
+
+    def _retried(self, attempt_once: Callable[[], _T]) -> _T:
+        """What ``attempt_once`` gives, tried again in a new child after a failed one."""
         failures: list[str] = []
         for attempt in range(self.attempts):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                answers = self._attempt(tuple(sources), with_coverage)
-                return [a for a in answers if isinstance(a, bytes)]
+                return attempt_once()
             except ReloadWorkerFailed as why:
                 failures.append(str(why))
                 log.warning(
@@ -215,13 +238,59 @@ class RevisionBuilder:
         with_coverage: bool,
         into: BuildCache | None = None,
     ) -> list[bytes | str]:
-        reader, writer = self._context.Pipe(duplex=False)
         folder = into.folder if into is not None else None
         niceness = self.niceness if into is None else 0
+        child, reader = self._start(sources, with_coverage, niceness, folder, False)
+        try:
+            data = self._receive(child, reader, time.monotonic() + self.timeout)
+        finally:
+            reader.close()
+            stop_child(child)
+        answers: list[bytes | str] = pickle.loads(data)
+        return answers
+
+    def _attempt_early(
+        self, source: PolicySource, meanwhile: Callable[[Policy], CompiledPolicy]
+    ) -> Candidate:
+        """One child builds ``source``, sends the policy, then summarises it while this
+        process calls ``meanwhile`` with the policy (see :meth:`build`)."""
+        deadline = time.monotonic() + self.timeout
+        child, reader = self._start((source,), True, self.niceness, None, True)
+        compiled: CompiledPolicy | None = None
+        try:
+            [answer] = pickle.loads(self._receive(child, reader, deadline))
+            kind, value = self._unpickle(answer)
+            if kind == reloadchild.PROBLEMS:
+                assert isinstance(value, ProblemsError)
+                raise PolicyError(value.problems)
+            policy, _ = value
+            compiled = meanwhile(policy)
+            _, coverage = self._unpickle(self._receive(child, reader, deadline))
+        except BaseException:
+            if compiled is not None:
+                compiled.close()
+            raise
+        finally:
+            reader.close()
+            stop_child(child)
+        candidate = Candidate(source, policy, coverage)
+        candidate.compiled = compiled
+        return candidate
+
+    def _start(
+        self,
+        sources: tuple[PolicySource, ...],
+        with_coverage: bool,
+        niceness: int,
+        folder: Path | None,
+        early: bool,
+    ) -> tuple[Any, Connection]:
+        """A reload child started on ``sources``, and the end of the pipe it answers on."""
+        reader, writer = self._context.Pipe(duplex=False)
         parsed = self._parse_folder()
         child = self._context.Process(  # type: ignore[attr-defined]
             target=reloadchild.build_in_child,
-            args=(sources, with_coverage, writer, niceness, folder, self.slim, parsed),
+            args=(sources, with_coverage, writer, niceness, folder, self.slim, parsed, early),
             name=reloadchild.PROCESS_NAME,
             daemon=True,
         )
@@ -232,23 +301,21 @@ class RevisionBuilder:
             writer.close()
             raise ReloadWorkerFailed(f"could not start a reload child: {error}") from error
         writer.close()
-        data: bytes | None = None
-        in_time = False
+        return child, reader
+
+    def _receive(self, child: Any, reader: Connection, deadline: float) -> bytes:
+        """The child's next message; :class:`ReloadWorkerFailed` when it sends none by
+        ``deadline`` or ends first."""
         try:
-            in_time = reader.poll(self.timeout)
-            if in_time:
-                data = reader.recv_bytes()
+            if not reader.poll(max(0.0, deadline - time.monotonic())):
+                raise ReloadWorkerFailed(
+                    f"the reload child did not answer within {self.timeout:g} s"
+                )
+            return reader.recv_bytes()
         except (EOFError, OSError):
-            data = None
-        finally:
             reader.close()
-            _stop(child)
-        if not in_time:
-            raise ReloadWorkerFailed(f"the reload child did not answer within {self.timeout:g} s")
-        if data is None:
-            raise ReloadWorkerFailed(_ended(child.exitcode))
-        answers: list[bytes | str] = pickle.loads(data)
-        return answers
+            stop_child(child)
+            raise ReloadWorkerFailed(why_ended(child.exitcode)) from None
 
     def _candidate(self, source: PolicySource, data: bytes) -> Candidate:
         """The revision a child's answer holds; :class:`PolicyError` for its problems."""
@@ -264,53 +331,10 @@ class RevisionBuilder:
         before the collector resumes: else its first collection scans the whole answer)."""
         with self.tuning.paused():
             try:
-                answer: tuple[str, Any] = pickle.load(_Frames(data))
+                answer: tuple[str, Any] = pickle.load(Frames(data))
             except Exception as error:
                 raise ReloadWorkerFailed(
                     f"the reload child's answer was unreadable: {error}"
                 ) from error
             self.tuning.settle()
         return answer
-
-
-def _stop(child: Any) -> None:
-    """Wait briefly for ``child`` to exit; kill it if it does not."""
-    child.join(timeout=5)
-    if child.is_alive():
-        child.kill()
-        child.join()
-
-
-def _ended(exitcode: int | None) -> str:
-    """Why a child that ended gave no answer, in words."""
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        return f"the reload child was killed by {name} before it answered"
-    return f"the reload child ended with exit status {exitcode} without an answer"
-
-
-class _Frames:
-    """The child's answer as a file for ``pickle.load``, read one pickle frame at a time.
-
-    ``pickle.loads`` builds a trust-scale policy in one call (~70 ms) that never lets
-    another thread run; reading through these Python methods gives other threads (the
-    service's requests) their turn between frames.
-    """
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all that is left when negative)."""
-        return self._data.read(size)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        """Fill ``buffer``; how many bytes were read."""
-        return self._data.readinto(buffer)
-
-    def readline(self) -> bytes:
-        """The rest of the current line."""
-        return self._data.readline()

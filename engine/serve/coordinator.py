@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from alertpolicy.engine.audit.guard import DEFAULT_MAX_ROUTE_LOSS, compare_coverage
-from alertpolicy.engine.decide.compiled import compile_policy
+from alertpolicy.engine.decide.compiled import CompiledPolicy, compile_policy
 from alertpolicy.engine.errors import (
     EngineError,
     NotHeld,
@@ -38,6 +38,7 @@ from alertpolicy.engine.errors import (
     ReloadWorkerFailed,
 )
 from alertpolicy.engine.load.files import PolicySource, revision_of
+from alertpolicy.engine.model import Policy
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from alertpolicy.engine.serve.clock import utc_now
 from alertpolicy.engine.serve.origin import DirectoryOrigin, Origin
@@ -241,10 +242,18 @@ class Coordinator:
             current = serving.revision if serving else None
             return ReloadOutcome(True, at, current, held=held, how=how)
         # A revision that will be compared with the one serving is summarised as it is
-        # built, in the same child (not built again later for its summary).
+        # built, in the same child (not built again later for its summary), while this
+        # process compiles it: most candidates are served.
         guarded = serving is not None and self.max_route_loss is not None
-        reasons, candidate = self._guard(serving, self.builder.build(source, guarded))
+        meanwhile = self._compile if guarded else None
+        built = self.builder.build(source, guarded, meanwhile)
+        try:
+            reasons, candidate = self._guard(serving, built)
+        except BaseException:
+            self._drop_compiled(built)
+            raise
         if reasons:
+            self._drop_compiled(candidate)
             self._held = Held(candidate, reasons, at)
             current = serving.revision if serving else None
             return ReloadOutcome(True, at, current, held=self._held, how=how)
@@ -291,12 +300,27 @@ class Coordinator:
             log.warning("the kept revision cannot be loaded; ignoring it: %s", error)
             return None
 
-    def _apply(self, candidate: Candidate, at: datetime, how: str) -> ReloadOutcome:
-        """Compile ``candidate``, swap it in, keep it as accepted; the outcome."""
-        before = self.serving.current
+    def _compile(self, policy: Policy) -> CompiledPolicy:
+        """``policy`` compiled, with the collector as tuned."""
         with self.tuning.paused():
-            compiled = compile_policy(candidate.policy)
+            compiled = compile_policy(policy)
             self.tuning.settle()  # before the collector resumes, or it scans the revision
+        return compiled
+
+    @staticmethod
+    def _drop_compiled(candidate: Candidate) -> None:
+        """Free what was compiled for ``candidate`` (it is not served now)."""
+        if candidate.compiled is not None:
+            candidate.compiled.close()
+            candidate.compiled = None
+
+    def _apply(self, candidate: Candidate, at: datetime, how: str) -> ReloadOutcome:
+        """Compile ``candidate`` (unless compiled as it was built), swap it in, keep it as
+        accepted; the outcome."""
+        before = self.serving.current
+        compiled, candidate.compiled = candidate.compiled, None
+        if compiled is None:
+            compiled = self._compile(candidate.policy)
         if self.accepted is not None and self.accepted.revision() != candidate.revision:
             self.accepted.record(candidate.source)
         changed = before is None or before.revision != candidate.revision

@@ -38,6 +38,7 @@ def build_in_child(
     into: Path | None = None,
     slim: bool = False,
     parsed: Path | None = None,
+    early: bool = False,
 ) -> None:
     """Load and check each of ``sources`` (and summarise it for the coverage guard) and
     send back the list of their answers, in order, each pickled on its own:
@@ -46,7 +47,10 @@ def build_in_child(
     their keys is sent.  With ``slim``, each policy is sent without what only people read
     (:func:`.slim.served`): where each definition is, and descriptions.  With ``parsed``
     (a :class:`~alertpolicy.engine.load.parsecache.ParseCache` folder), files parsed by an
-    earlier child are read from there, and files parsed now are kept there.
+    earlier child are read from there, and files parsed now are kept there.  With
+    ``early`` (one source, summarised, nothing kept), the answer is sent in two messages:
+    first the list of the one answer without its summary, then ``(ANSWERED, coverage)``
+    (none after problems), so that the parent can compile the policy meanwhile.
 
     Anything else that goes wrong sends nothing: the parent sees a child that ended
     without an answer, as when it is killed.  A parent gone by then (the service stopped)
@@ -60,6 +64,9 @@ def build_in_child(
     gc.disable()
     cache = BuildCache(into) if into is not None else None
     parse_cache = ParseCache(parsed) if parsed is not None else None
+    if early:
+        _send_early(sources, answer, parse_cache, slim)
+        return
     answers: list[bytes | str] = []
     for source in sources:
         try:
@@ -68,18 +75,46 @@ def build_in_child(
             payload: tuple[str, object] = (ANSWERED, (served(policy) if slim else policy, coverage))
         except ProblemsError as error:
             payload = (PROBLEMS, error)
-        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        data = _pickled(payload)
         if cache is None:
             answers.append(data)
             continue
         key = build_key(source, with_coverage, slim)
         cache.put(key, data)
         answers.append(key)
+    if _send(answer, _pickled(answers)):
+        answer.close()
+
+
+def _send_early(
+    sources: tuple[PolicySource, ...],
+    answer: Connection,
+    parse_cache: ParseCache | None,
+    slim: bool,
+) -> None:
+    """Send the policy of the one source, then its summary (see :func:`build_in_child`)."""
+    [source] = sources
     try:
-        answer.send_bytes(pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL))
+        policy = load_source(source, parse_cache)
+    except ProblemsError as error:
+        _send(answer, _pickled([_pickled((PROBLEMS, error))]))
+        return
+    built = (ANSWERED, (served(policy) if slim else policy, None))
+    if _send(answer, _pickled([_pickled(built)])):
+        _send(answer, _pickled((ANSWERED, coverage_of(policy))))
+
+
+def _pickled(value: object) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _send(answer: Connection, data: bytes) -> bool:
+    """Send ``data``; whether the parent is still there to read it."""
+    try:
+        answer.send_bytes(data)
     except BrokenPipeError:
-        return  # the service stopped while this child built: nobody is waiting
-    answer.close()
+        return False  # the service stopped while this child built: nobody is waiting
+    return True
 
 
 def _name_process() -> None:

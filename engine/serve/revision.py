@@ -25,7 +25,7 @@ class Candidate:
     the coverage guard.
     """
 
-    __slots__ = ("_files", "coverage", "git", "label", "policy", "shared")
+    __slots__ = ("_files", "compiled", "coverage", "git", "label", "policy", "shared")
 
     def __init__(self, source: PolicySource, policy: Policy, coverage: Coverage | None) -> None:
         self.label, self.git, self.shared = source.label, source.git, source.shared
@@ -33,6 +33,9 @@ class Candidate:
         self.policy = policy
         self.coverage = coverage
         """The summary for the coverage guard; ``None`` when not made (yet)."""
+        self.compiled: CompiledPolicy | None = None
+        """The policy compiled while its summary was made, until it is served (or
+        dropped, when the candidate is held)."""
 
     @property
     def source(self) -> PolicySource:

@@ -34,13 +34,18 @@ from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.serve.builder import RevisionBuilder, start_reload_server
 from alertpolicy.engine.serve.coordinator import Coordinator
 from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING, collector_paused
-from tests.bench.bench_serve import users_file
 from tests.bench.generate import SCALES, generate_policy
-from tests.serve.support import descendants, memory_mb
+
+# Each reload child runs this module's top level again (Python's forkserver does not keep
+# ``__main__`` preloaded): the test helpers below are imported where they are used, so
+# that a child spends no time importing them (~0.4 s each, which a service's child, whose
+# main module is the CLI, never spends).
 
 
 def rename(policy: Path, n: int) -> None:
     """Rename the first member of staff of the first academy: a valid change."""
+    from tests.bench.bench_serve import users_file
+
     path = users_file(policy)
     text = path.read_text(encoding="utf-8")
     name = re.search(r"name: ([A-Z][a-z]+ [A-Z][a-z]+)(-\d+)?", text)
@@ -59,6 +64,8 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
+        from tests.serve.support import descendants, memory_mb
+
         me = os.getpid()
         while not self._stop.wait(0.02):
             total = memory_mb(me) + sum(memory_mb(pid) for pid in descendants(me))
@@ -78,6 +85,8 @@ def reloads(
 ) -> list[float]:
     """Seconds each of ``runs`` reloads took (after a first load, not timed); with
     ``memory``, the resident set serving and the peak during the reloads go there."""
+    from tests.serve.support import memory_mb
+
     coordinator = Coordinator(
         policy,
         RevisionBuilder(with_coverage=guarded, tuning=COLLECTOR_TUNING),
