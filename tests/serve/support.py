@@ -122,6 +122,8 @@ class ChildKiller:
     def _run(self) -> None:
         while not self._stop.is_set() and len(self.killed) < self.limit:
             for pid in descendants(self.root, RELOAD_CHILD) - set(self.killed):
+                if len(self.killed) >= self.limit:
+                    break  # two workers' children alive at once: never more than the limit
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
