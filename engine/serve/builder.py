@@ -119,10 +119,16 @@ class RevisionBuilder:
         self._context = reload_context()
         self._parsed: tempfile.TemporaryDirectory[str] | None = None
 
+    def close(self) -> None:
+        """Remove the files reload children parsed (a later build parses afresh)."""
+        parsed, self._parsed = self._parsed, None
+        if parsed is not None:
+            parsed.cleanup()
+
     def _parse_folder(self) -> Path:
         """The folder where reload children keep the files they parsed, for the next
-        (:mod:`alertpolicy.engine.load.parsecache`): made when first needed, removed with
-        this builder."""
+        (:mod:`alertpolicy.engine.load.parsecache`): made when first needed, removed by
+        :meth:`close` (or with this builder)."""
         if self._parsed is None:
             self._parsed = tempfile.TemporaryDirectory(prefix="alertpolicy-parsed-")
         return Path(self._parsed.name)

@@ -217,9 +217,12 @@ class Coordinator:
         return outcome
 
     def close(self) -> None:
-        """Stop serving: no new leases; the last revision closes when its requests end."""
+        """Stop serving: no new leases; the last revision closes when its requests end.
+        The builder's parsed files are removed (a stopping service is ended by its signal
+        again, which runs no exit handler)."""
         with self._reload_lock:
             self.serving.close()
+            self.builder.close()
 
     # ---------------------------------------------------------------- the steps
 

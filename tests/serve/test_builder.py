@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from alertpolicy.engine.audit.guard import coverage_of
 from alertpolicy.engine.check.build import load_policy
+from alertpolicy.engine.decide.compiled import CompiledPolicy, compile_policy
 from alertpolicy.engine.errors import PolicyError, ReloadWorkerFailed
 from alertpolicy.engine.load.files import read_directory
+from alertpolicy.engine.model import Policy
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from tests.helpers import TESTDATA
-from tests.serve.support import RELOAD_CHILD, ChildKiller, descendants, watch_list_policy
+from tests.serve.support import (
+    RELOAD_CHILD,
+    ChildKiller,
+    Server,
+    descendants,
+    edit,
+    wait_until,
+    watch_list_policy,
+)
 
 GOOD = TESTDATA / "policies" / "eval-school"
 BAD = TESTDATA / "policies" / "unknown-user-group"
@@ -91,3 +102,36 @@ def test_children_run_at_a_lower_priority(tmp_path: Path) -> None:
     RevisionBuilder(niceness=7).build(read_directory(policy))
     watcher.join(timeout=5)
     assert seen and seen[0] == min(os.getpriority(os.PRIO_PROCESS, 0) + 7, 19)
+
+
+def test_a_revision_compiled_while_its_summary_is_made_is_the_one_built_here() -> None:
+    compiled: list[CompiledPolicy] = []
+
+    def compile_it(policy: Policy) -> CompiledPolicy:
+        compiled.append(compile_policy(policy))
+        return compiled[-1]
+
+    candidate = RevisionBuilder().build(read_directory(GOOD), True, compile_it)
+    assert candidate.policy == load_policy(GOOD)
+    assert candidate.coverage == coverage_of(load_policy(GOOD))
+    assert candidate.compiled is not None and [candidate.compiled] == compiled
+    assert candidate.compiled.policy == candidate.policy
+    candidate.compiled.close()
+    with pytest.raises(PolicyError):
+        RevisionBuilder().build(read_directory(BAD), True, compile_it)
+    assert len(compiled) == 1  # nothing is compiled for an invalid policy
+
+
+def test_a_stopped_service_leaves_no_parsed_files_behind(
+    start: Callable[..., Server], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # where the server keeps its temporary files
+    server = start()
+    before = server.revision()
+    edit(server.policy, "Tom Teach", "Tom Edited")
+    assert wait_until(lambda: server.revision() != before, seconds=30)
+    assert list(temp.glob("alertpolicy-parsed-*")), "the reload children kept what they parsed"
+    server.stop()
+    assert not list(temp.glob("alertpolicy-parsed-*"))
