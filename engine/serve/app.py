@@ -166,9 +166,10 @@ class Service:
             self.poller.start()
 
     def reload(self, force: bool = False) -> ReloadOutcome:
-        """Reload now (forced: rebuild even if unchanged, and fetch first from git)."""
+        """Reload now (forced: rebuild even if unchanged, and fetch first from git; this
+        reload loads what is fetched, so a new commit is not reloaded again)."""
         if force and self.poller is not None:
-            self.poller.fetch_now()
+            self.poller.fetch_now(tell=False)
         return self.coordinator.reload(force)
 
     def request_reload(self, force: bool) -> None:

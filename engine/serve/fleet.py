@@ -97,6 +97,7 @@ class SchoolsService:
         self.queue = ReloadQueue(self.schools.reload, settings.debounce_ms / 1000)
         self.watcher: SchoolsWatcher | None = None
         self._commit: str | None = None
+        self._commit_lock = threading.Lock()
         self._loader: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -178,8 +179,9 @@ class SchoolsService:
         self.queue.request(self.schools.accepted_changed(), immediate=True)
 
     def _look_again(self) -> None:
-        if self.poller is not None:
-            self.poller.fetch_now()
+        if self.poller is not None:  # every school is looked at next, changed or not
+            self.poller.fetch_now(tell=False)
+            self._new_commit()
         self.schools.refresh()
         self.queue.request(self.schools.names(), immediate=True)
 
@@ -189,8 +191,9 @@ class SchoolsService:
         found = self.schools.get(school)
         if found is None:
             return None
-        if force and self.poller is not None:
-            self.poller.fetch_now()
+        if force and self.poller is not None:  # this school is reloaded next, here
+            self.poller.fetch_now(tell=False)
+            self._reload_changed(self._new_commit(), but=school)
         return found.coordinator.reload(force)
 
     def not_ready(self) -> str | None:
@@ -216,19 +219,24 @@ class SchoolsService:
 
     def _fetched(self, commit: str) -> None:
         """A new commit: reload the schools it changed, start the schools it added."""
-        git, before = self.git, self._commit
-        self._commit = commit
-        if git is None or before is None:
-            return
+        self._reload_changed(self._new_commit())
+
+    def _new_commit(self) -> list[str]:
+        """The schools changed since the commit seen last (new ones started), if the
+        poller has fetched a new commit since."""
+        with self._commit_lock:
+            before, commit = self._commit, self.poller.commit if self.poller else None
+            self._commit = commit
+        if self.git is None or before is None or commit is None or commit == before:
+            return []
         self.schools.refresh()
-        changed = [
-            name
-            for name in self.schools.names()
-            if git.blob_ids(name, before) != git.blob_ids(name, commit)
-        ]
+        changed = self.git.changed_schools(self.schools.names(), before, commit)
         if changed:
             log.info("commit %s changes %d school(s)", commit[:12], len(changed))
-            self.queue.request(changed, immediate=True)
+        return changed
+
+    def _reload_changed(self, schools: list[str], but: str = "") -> None:
+        self.queue.request([name for name in schools if name != but], immediate=True)
 
     # ------------------------------------------------------------------ answering
 
