@@ -34,11 +34,11 @@ from alertpolicy.engine.serve.metrics import GitMetrics, ReloadMetrics, ServeMet
 from alertpolicy.engine.serve.middleware import AccessMiddleware
 from alertpolicy.engine.serve.openapi import openapi_document
 from alertpolicy.engine.serve.origin import DirectoryOrigin, GitOrigin, Origin
+from alertpolicy.engine.serve.queue import ONE_POLICY, ReloadQueue
 from alertpolicy.engine.serve.readiness import MARK_SECONDS, WorkerReadiness
 from alertpolicy.engine.serve.repair import EngineRepair
 from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
 from alertpolicy.engine.serve.routes import MULTIPROCESS_ENV, ROUTES
-from alertpolicy.engine.serve.scheduler import ReloadScheduler
 from alertpolicy.engine.serve.schoolroutes import SCHOOL_ROUTES
 from alertpolicy.engine.serve.settings import ServeSettings
 from alertpolicy.engine.serve.state import AcceptedStore
@@ -123,7 +123,12 @@ class Service:
             tuning=tuning,
         )
         self.repair = EngineRepair(self.coordinator)
-        self.scheduler = ReloadScheduler(self.reload, settings.debounce_ms / 1000)
+        self.queue = ReloadQueue(
+            lambda _policy, force: self.reload(force),
+            settings.debounce_ms / 1000,
+            threads=1,
+            name="policy-reload",
+        )
         self.watcher: PolicyWatcher | None = None
         for subscriber in (self.reload_metrics.subscriber(), self._readiness, log_outcome):
             self.coordinator.subscribe(subscriber)
@@ -155,10 +160,10 @@ class Service:
         ``--git-poll`` seconds instead.
         """
         if self.poller is None:
-            self.watcher = PolicyWatcher(self.settings.policy_dir, self.scheduler.request)
+            self.watcher = PolicyWatcher(self.settings.policy_dir, self._changed)
         if self.coordinator.current is None:
             self.load(fall_back)
-        self.scheduler.start()
+        self.queue.start()
         if self.watcher is not None:
             self.coordinator.subscribe(self.watcher.on_reload)
             self.watcher.start()
@@ -174,15 +179,19 @@ class Service:
 
     def request_reload(self, force: bool) -> None:
         """Reload soon, at once (SIGHUP forces: rebuild even if unchanged)."""
-        self.scheduler.request(immediate=True, force=force)
+        self.queue.request([ONE_POLICY], immediate=True, force=force)
 
     def compare_accepted(self) -> None:
         """Reload soon, at once: the reload compares the files with what was accepted."""
-        self.scheduler.request(immediate=True)
+        self.queue.request([ONE_POLICY], immediate=True)
+
+    def _changed(self) -> None:
+        """The watcher saw the files change: reload after the quiet period."""
+        self.queue.request([ONE_POLICY])
 
     def _fetched(self, commit: str) -> None:
         """The poller fetched a new commit: load it."""
-        self.scheduler.request(immediate=True)
+        self.queue.request([ONE_POLICY], immediate=True)
 
     def decide(self, raw: object) -> tuple[bytes, str, str]:
         """The decision for a parsed incident: JSON body, incident id and outcome code.
@@ -218,7 +227,7 @@ class Service:
             self.poller.stop()
         if self.watcher is not None:
             self.watcher.stop()
-        self.scheduler.stop()
+        self.queue.stop()
         self.repair.stop()
         self.coordinator.close()
         if self.decision_log is not None:
