@@ -6,7 +6,6 @@ it changed."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 from collections.abc import Callable, Iterator
@@ -49,6 +48,11 @@ def tom(server: SchoolsServer) -> str:
     return str(next(r["name"] for r in recipients if r["user"] == "tteach"))
 
 
+def commits_by_worker(server: SchoolsServer) -> dict[str, str]:
+    """The commit each worker's revision names, from ``/metrics``: pid -> commit."""
+    return {pid: revision.rsplit(" git:", 1)[-1] for pid, revision in server.by_worker().items()}
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_pushed_commit_is_served_naming_it(
     start: Start, repo: TrustRepository, workers: str
@@ -59,7 +63,9 @@ def test_a_pushed_commit_is_served_naming_it(
     assert first["source"]["ref"] == "main"
     rewrite(repo.work / "policy" / "users.yaml", "Tom Teach", "Tom Pushed")
     commit = repo.push("Tom's name")
-    assert wait_until(lambda: all(tom(server) == "Tom Pushed" for _ in range(6)))
+    assert wait_until(lambda: {c for c in commits_by_worker(server).values()} == {commit[:12]})
+    assert len(commits_by_worker(server)) == int(workers)
+    assert tom(server) == "Tom Pushed"
     status = server.status()
     assert status["git"] == commit[:12]
     assert status["revision"].endswith(f" git:{commit[:12]}")
@@ -90,13 +96,9 @@ def test_reload_fetches_at_once(start: Start, repo: TrustRepository) -> None:
 
 
 def serving_commit(server: SchoolsServer) -> str:
-    """The commit the revision serving names, from ``/metrics``."""
-    info = server.samples("alertpolicy_config_info")
-    serving = [labels for labels, value in info.items() if value == 1.0]
-    assert len(serving) == 1, info
-    found = re.search(r'git="([0-9a-f]*)"', serving[0])
-    assert found is not None, serving
-    return found.group(1)
+    """The commit the revision serving names, from ``/metrics`` (one worker)."""
+    [commit] = commits_by_worker(server).values()
+    return commit
 
 
 def test_a_forced_reload_that_fetches_a_new_commit_reloads_once(
