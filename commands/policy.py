@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -23,6 +23,9 @@ from alertpolicy.commands.options import (
     school_options,
 )
 from alertpolicy.engine.errors import ProblemsError
+
+if TYPE_CHECKING:
+    from alertpolicy.engine.check.findings import CheckReport
 
 
 @click.command("check")
@@ -50,6 +53,14 @@ def check(
     from alertpolicy.engine.load.files import label_of
     from alertpolicy.engine.serve.tuning import collector_paused
 
+    def shown(report: CheckReport, label: str) -> dict[str, object]:
+        """Print ``report`` as text or annotations; its JSON object (printed by the caller)."""
+        if fmt == "github":
+            click.echo("\n".join(check_annotations(report, label, strict)))
+        elif fmt == "text":
+            click.echo("\n".join(check_lines(report, label, strict, output_style())))
+        return check_json(report, label, strict)
+
     schools = chosen_schools(policies_dir, school)
     if schools is not None:
         policies, names = schools
@@ -58,13 +69,7 @@ def check(
             with collector_paused():
                 found = check_school(policies, name)
             failed = failed or found.failed(strict)
-            label = label_of(policies / name) + "/"
-            if fmt == "json":
-                reports.append({"school": name, **check_json(found, label, strict)})
-            elif fmt == "github":
-                click.echo("\n".join(check_annotations(found, label, strict)))
-            else:
-                click.echo("\n".join(check_lines(found, label, strict, output_style())))
+            reports.append({"school": name, **shown(found, label_of(policies / name) + "/")})
         if fmt == "json":
             emit_json(reports[0] if school else {"ok": not failed, "schools": reports})
         sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
@@ -73,13 +78,9 @@ def check(
         raise click.BadParameter(f"policy directory {target} does not exist", param_hint="DIR")
     with collector_paused():  # the policy lives until the command exits: no collections
         report = check_directory(target)
-    label = label_of(target).rstrip("/") + "/"
+    answer = shown(report, label_of(target).rstrip("/") + "/")
     if fmt == "json":
-        emit_json(check_json(report, label, strict))
-    elif fmt == "github":
-        click.echo("\n".join(check_annotations(report, label, strict)))
-    else:
-        click.echo("\n".join(check_lines(report, label, strict, output_style())))
+        emit_json(answer)
     sys.exit(EXIT_FINDINGS if report.failed(strict) else EXIT_OK)
 
 
@@ -152,12 +153,11 @@ def _test_schools(
     fmt: str,
 ) -> NoReturn:
     """``test`` for each school of ``names`` in turn, one report (exits)."""
-    from xml.etree import ElementTree
-
     from alertpolicy.engine.policytest.report import suite_annotations, suite_junit, suite_text
-    from alertpolicy.engine.policytest.suite import run_policy_tests
+    from alertpolicy.engine.policytest.suite import SuiteResult, run_policy_tests
 
-    ok, found, junit = True, [], ElementTree.Element("testsuites", name="alertpolicy test")
+    ok, found = True, []
+    suites: list[SuiteResult] = []
     for name in names:
         policy = load_school_or_exit(policies, name, fmt)
         try:
@@ -170,7 +170,7 @@ def _test_schools(
             found.append({"school": name, **result.to_json()})
             found[-1].update({"coverage": report.to_json()} if report else {})
         elif fmt == "junit":
-            junit.extend(ElementTree.fromstring(suite_junit(result)))
+            suites.append(result)
         elif fmt == "github":
             click.echo("\n".join(suite_annotations(result)))
         else:
@@ -179,11 +179,7 @@ def _test_schools(
     if fmt == "json":
         emit_json(found[0] if len(names) == 1 else {"ok": ok, "schools": found})
     elif fmt == "junit":
-        cases = list(junit.iter("testcase"))
-        junit.set("tests", str(len(cases)))
-        junit.set("failures", str(sum(c.find("failure") is not None for c in cases)))
-        junit.set("errors", str(sum(c.find("error") is not None for c in cases)))
-        click.echo(ElementTree.tostring(junit, encoding="unicode", xml_declaration=True))
+        click.echo(suite_junit(*suites), nl=False)
     sys.exit(EXIT_OK if ok else EXIT_FINDINGS)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from alertpolicy.engine.audit.alertmap import AlertMap, Trigger
 from alertpolicy.engine.audit.atoms import AtomicMap
@@ -26,6 +28,13 @@ ALERTPOLICY = str(Path(sys.executable).with_name("alertpolicy"))
 """The ``alertpolicy`` command installed beside this Python (as a user runs it)."""
 
 NOBODY = "S-not-in-any-rule"
+
+
+def incident(name: str) -> dict[str, Any]:
+    """An incident fixture from tests/testdata/incidents, as a client sends it."""
+    data: dict[str, Any] = json.loads((INCIDENTS / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
 
 Decide = Callable[[Incident], Decision]
 

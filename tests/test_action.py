@@ -25,7 +25,7 @@ import yaml
 from tests.helpers import EXAMPLE_POLICY, REPO, edit, git
 
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
-WORKFLOW = REPO / ".github" / "workflows" / "policy-review.yml"
+WORKFLOW = REPO / "deploy" / "github" / "policy-review.yml"
 NODE_MODULES = REPO / ".ci" / "node" / "node_modules"
 EXPRESSION = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 

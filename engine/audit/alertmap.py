@@ -97,6 +97,7 @@ class AlertMap:
         self._standings: dict[Trigger, dict[str, Standing]] = {}
         self._reverse: ReverseIndex | None = None
         self._user_triggers: dict[str, dict[Trigger, list[AutomaticAlert]]] = {}
+        self._scopes: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------ building blocks
 
@@ -160,9 +161,12 @@ class AlertMap:
         may_open = self.permissions.may_open(group, tuple(sorted(set(categories))))
         return self.permissions.access(user_id, may_open, None)
 
-    def scope(self, rule: AutomaticAlert) -> frozenset[str]:
-        """Categories of the single-category incidents in which ``rule`` can fire."""
-        return self.conditions[rule.id].scope(self.all_categories)
+    def scope(self, rule_id: str) -> frozenset[str]:
+        """Categories of the single-category incidents in which rule ``rule_id`` can fire."""
+        found = self._scopes.get(rule_id)
+        if found is None:
+            found = self._scopes[rule_id] = self.conditions[rule_id].scope(self.all_categories)
+        return found
 
     # ------------------------------------------------------------------ standings
 
@@ -212,7 +216,7 @@ class AlertMap:
         rules = self.rules_for(trigger)
         if trigger.kind == "category":
             return [(r.id, self.notified(r), incident, label) for r in rules], (trigger.value,)
-        return [(r.id, self.notified(r), self.scope(r), label) for r in rules], None
+        return [(r.id, self.notified(r), self.scope(r.id), label) for r in rules], None
 
     def alerted(self, trigger: Trigger) -> list[str]:
         """The users :meth:`standings` finds alerted for ``trigger`` (``alerted_in`` not
@@ -233,7 +237,7 @@ class AlertMap:
                     parts.append((None, {user: vias}, incident, label))
                 continue
             for rule in self.triggers_reaching(user).get(trigger, ()):
-                domain = incident if trigger.kind == "category" else self.scope(rule)
+                domain = incident if trigger.kind == "category" else self.scope(rule.id)
                 parts.append((rule.id, {user: self.vias_of(rule, user)}, domain, label))
         categories = (trigger.value,) if trigger.kind == "category" else None
         return self._settle(parts, categories, self._known_groups(trigger))
@@ -304,7 +308,7 @@ class AlertMap:
                     parts.append((rule.id, self.notified(rule), everything, label))
             elif condition.fires_whatever_category(values):
                 label = matched_label(condition, values)
-                parts.append((rule.id, self.notified(rule), self.scope(rule), label))
+                parts.append((rule.id, self.notified(rule), self.scope(rule.id), label))
         return self._settle(parts, cats or None, groups)
 
     def _candidates(self, values: Mapping[str, frozenset[str]]) -> list[AutomaticAlert]:

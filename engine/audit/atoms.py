@@ -55,7 +55,6 @@ class AtomicMap:
         self._by_atom: dict[Trigger, list[AutomaticAlert]] | None = None
         self._reaching: dict[str, dict[Trigger, list[AutomaticAlert]]] = {}
         self._by_category: StudentRules | None = None
-        self._scopes: dict[str, frozenset[str]] = {}
 
     def atoms_of(self, rule: AutomaticAlert) -> tuple[Trigger, ...]:
         """The single triggers ``rule`` fires on, sorted."""
@@ -118,10 +117,7 @@ class AtomicMap:
         categories of the single-category incidents it fires in."""
         if atom.kind == "category":
             return INCIDENT_ONLY
-        found = self._scopes.get(rule.id)
-        if found is None:
-            found = self._scopes[rule.id] = self.amap.scope(rule)
-        return found
+        return self.amap.scope(rule.id)
 
     def standings(self, atom: Trigger, users: frozenset[str] | None = None) -> dict[str, Standing]:
         """Every user ``atom`` reaches (or of ``users`` only) and where they stand."""
@@ -155,7 +151,7 @@ class AtomicMap:
         in every category but their own (each in policy order)."""
         if self._by_category is None:
             found = StudentRules(defaultdict(list), defaultdict(list), [], defaultdict(int))
-            every = self.amap.all_categories
+            every = len(self.amap.all_categories)
             for rule in self.policy.automatic_alerts:
                 condition = self.amap.conditions[rule.id]
                 own = frozenset() if condition.joint else condition.accepts.get("category")
@@ -163,8 +159,8 @@ class AtomicMap:
                     found.anyone[category].append(rule)
                 if set(condition.accepts) <= {"category"}:
                     continue  # it fires on its categories, whoever the student is
-                scope = condition.scope(every)
-                if len(scope) == len(every):
+                scope = self.amap.scope(rule.id)
+                if len(scope) == every:
                     found.everywhere.append((rule, own or frozenset()))
                     for category in own or ():
                         found.own_count[category] += 1

@@ -107,14 +107,9 @@ def _routes(
     for rule, _, _ in standing.sources:
         if rule is None:
             found.add(Route("alert_group", trigger.value))
-        elif INCIDENT in wanted or not wanted.isdisjoint(_scope(side, rule)):
+        elif INCIDENT in wanted or not wanted.isdisjoint(side.amap.scope(rule)):
             found.add(Route("rule", rule))
     return tuple(sorted(found))
-
-
-def _scope(side: AtomicMap, rule_id: str) -> frozenset[str]:
-    """The categories of the single-category incidents rule ``rule_id`` fires in."""
-    return side.amap.conditions[rule_id].scope(side.amap.all_categories)
 
 
 def _withheld_detail(
@@ -135,11 +130,16 @@ def _texts(causes: Iterable[Cause]) -> tuple[str, ...]:
 
 
 def _alert_changes(
-    trigger: Trigger, user: str, old: Standing | None, new: Standing | None, sides: Sides
+    trigger: Trigger,
+    user: str,
+    old: Standing | None,
+    new: Standing | None,
+    sides: Sides,
+    restricted: tuple[frozenset[str], ...],
 ) -> list[AlertChange]:
-    """A user's gains, losses and withheld entries on one trigger."""
-    a0, w0 = _restrict(old, sides.common)
-    a1, w1 = _restrict(new, sides.common)
+    """A user's gains, losses and withheld entries on one trigger; ``restricted`` is
+    (alerted_in, withheld_in) before and after, on the categories both sides share."""
+    a0, w0, a1, w1 = restricted
     pieces: list[tuple[ChangeKind, frozenset[str]]] = [
         ("gains", a1 - a0),
         ("loses", a0 - a1),
@@ -247,7 +247,7 @@ def _trigger_changes(
         a0, w0 = _restrict(old, sides.common)
         a1, w1 = _restrict(new, sides.common)
         if (a0, w0) != (a1, w1):
-            out.extend(_alert_changes(trigger, user, old, new, sides))
+            out.extend(_alert_changes(trigger, user, old, new, sides, (a0, w0, a1, w1)))
         elif a1 and old is not None and new is not None and old.restricted_to != new.restricted_to:
             out.append(_restriction_change(trigger, user, old, new, sides))
         if new is not None and a0 & a1:

@@ -57,7 +57,7 @@ def profile_of(amap: AlertMap, user_id: str) -> Profile:
                 students=tuple(sorted(set(rule.when.students))),
                 student_groups=tuple(sorted(set(rule.when.student_groups))),
                 vias=tuple(sorted(set(vias), key=Via.sort_key)),
-                blocked_categories=tuple(sorted(amap.scope(rule) - allowed)),
+                blocked_categories=tuple(sorted(amap.scope(rule.id) - allowed)),
             )
         )
     memberships = sorted(

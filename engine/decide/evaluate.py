@@ -82,11 +82,12 @@ def evaluate_incident(compiled: CompiledPolicy, incident: Incident) -> Decision:
     Thread-safe. Raises :class:`.EngineError` (never a shorter recipient
     list) if durable-rules fails, and :class:`.PolicyClosedError` after close.
     """
-    fired = compiled.fired(incident.trigger_values())
-    routing = _Routing(compiled, incident, tuple(sorted(set(incident.categories))))
+    values = incident.trigger_values()
+    fired = compiled.fired(values)
+    routing = _Routing(compiled, incident, tuple(sorted(values["category"])))
     _route_chosen(routing)
     _route_automatic(routing, fired)
-    return _decide(routing)
+    return _decide(routing, values["student_group"])
 
 
 def _route_chosen(routing: _Routing) -> None:
@@ -131,6 +132,7 @@ def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None
             reasons_of[table].append(reason)
     gates: dict[str, Missing | None] = {}
     reasons, withheld, rule_ids = routing.reasons, routing.withheld, compiled.rule_ids
+    new, why = tuple.__new__, "missing_permission"  # the named tuple's own __new__ is slower
     for table, indexes in by_table.items():
         active, inactive = compiled.tables[table]
         if inactive:
@@ -144,11 +146,10 @@ def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None
             else:
                 missing = gates[group] = compiled.permissions.gate(group, routing.categories)
             if missing is not None:
-                why: WithheldReason = "missing_permission"
+                named = free + restricted
                 for index in indexes:
-                    rule = rule_ids[index]
                     withheld.append(
-                        _Held(free + restricted, "automatic_alert", why, None, rule, missing)
+                        new(_Held, (named, "automatic_alert", why, None, rule_ids[index], missing))
                     )
                 continue
             if free:
@@ -167,7 +168,7 @@ def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None
                         )
 
 
-def _decide(routing: _Routing) -> Decision:
+def _decide(routing: _Routing, student_groups: frozenset[str]) -> Decision:
     compiled, incident = routing.compiled, routing.incident
     policy, permissions = compiled.policy, compiled.permissions
     recipients: list[Recipient] = []
@@ -203,7 +204,7 @@ def _decide(routing: _Routing) -> Decision:
         recipients, warnings = [], []
     elif not recipients:
         warnings.append(nobody_alerted_warning())
-    for group, similar in compiled.group_names.unknown(incident.student_groups()):
+    for group, similar in compiled.group_names.unknown(student_groups):
         warnings.append(unknown_group_warning(group, similar, compiled.group_names.declared))
     return Decision(
         incident=incident.id,

@@ -53,11 +53,12 @@ def suite_annotations(suite: SuiteResult) -> list[str]:
     return [*lines, suite.message()]
 
 
-def suite_junit(suite: SuiteResult) -> str:
-    """The run as JUnit XML: a test suite per test file, a test case per case."""
+def suite_junit(*suites: SuiteResult) -> str:
+    """The runs (one per school, or one) as one JUnit XML document: a test suite per test
+    file, a test case per case."""
     root = ElementTree.Element("testsuites", name="alertpolicy test")
     files: dict[str, ElementTree.Element] = {}
-    for result in suite.results:
+    for result in (result for suite in suites for result in suite.results):
         file = result.case.location.file
         if file not in files:
             files[file] = ElementTree.SubElement(root, "testsuite", name=file)

@@ -66,8 +66,9 @@ class GroupNames:
         only by case, spaces or look-alikes (if any). With declared groups every undeclared
         one is warned about; without, only near misses."""
         out = []
-        for group in sorted(set(groups) - self.known):
+        for group in frozenset(groups) - self.known:
             similar = self._by_key.get(group_key(group))
             if similar is not None or self.declared:
                 out.append((group, similar))
+        out.sort()
         return out

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,9 +29,7 @@ from alertpolicy.engine.audit.pages.site import PolicyPages, export_site
 from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.serve.tuning import collector_paused
 from tests.bench.generate import generate_policy
-from tests.serve.support import free_port
-
-ALERTPOLICY = str(Path(sys.executable).with_name("alertpolicy"))
+from tests.serve.support import Server
 
 
 def timed_get(client: httpx.Client, path: str) -> tuple[float, int, int]:
@@ -42,35 +39,16 @@ def timed_get(client: httpx.Client, path: str) -> tuple[float, int, int]:
     return time.perf_counter() - start, response.status_code, len(response.content)
 
 
-def serve(policy: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The installed ``alertpolicy serve`` on ``policy``, ready; and its URL."""
-    port = free_port()
-    command = [ALERTPOLICY, "serve", "--policy", str(policy), "--port", str(port)]
-    command += ["--state-dir", "none", "--log-level", "warning"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"server not ready:\n{log.read_text()[-2000:]}")
-
-
-def over_http(policy_dir: Path, runs: int, log: Path) -> None:
+def over_http(policy_dir: Path, runs: int, workdir: Path) -> None:
     """Time the served pages."""
     policy = load_policy(policy_dir)
     category = policy.categories[len(policy.categories) // 2]
     user = next(iter(policy.users))
     group = next(g for r in policy.automatic_alerts for g in r.when.student_groups)
-    process, url = serve(policy_dir, log)
+    server = Server(workdir, policy_dir, "--state-dir", "none", "--log-level", "warning")
     try:
-        with httpx.Client(base_url=url, timeout=120) as client:
+        server.wait_ready(600)
+        with httpx.Client(base_url=server.url, timeout=120) as client:
             first = timed_get(client, "/ui/")
             print(f"GET /ui/ first (builds the alert map): {first[0]:.2f} s, {first[2]:,} bytes")
             for path in (
@@ -86,8 +64,7 @@ def over_http(policy_dir: Path, runs: int, log: Path) -> None:
                     f"GET {path}: median {median * 1000:.0f} ms over {runs}, {times[0][2]:,} bytes"
                 )
     finally:
-        process.terminate()
-        process.wait()
+        server.stop()
 
 
 def in_process(policy_dir: Path, out: Path) -> None:
@@ -115,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         generate_policy(root / "policy", scale="trust", seed=args.seed, depth=args.domain_depth)
         print(f"$ {command}")
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        over_http(root / "policy", args.runs, root / "server.log")
+        over_http(root / "policy", args.runs, root)
         in_process(root / "policy", root / "site")
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

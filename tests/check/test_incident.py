@@ -25,19 +25,12 @@ from alertpolicy.engine.check.incident import (
 )
 from alertpolicy.engine.errors import IncidentError, RequestRejected
 from alertpolicy.engine.model import Incident, Policy, Student
-from tests.helpers import REPO
-
-INCIDENTS = REPO / "tests" / "testdata" / "incidents"
+from tests.helpers import REPO, incident
 
 
 @pytest.fixture(scope="module")
 def school() -> Policy:
     return load_policy(REPO / "tests" / "testdata" / "policies" / "small-school")
-
-
-def incident(name: str) -> dict[str, object]:
-    data: dict[str, object] = json.loads((INCIDENTS / f"{name}.json").read_text(encoding="utf-8"))
-    return data
 
 
 def test_valid_incident(school: Policy) -> None:

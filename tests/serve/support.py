@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -18,18 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import ALERTPOLICY, REPO, TESTDATA
+from tests.helpers import ALERTPOLICY, REPO, TESTDATA, incident
 
 SMALL_SCHOOL = TESTDATA / "policies" / "small-school"
 RELOAD_CHILD = "policy-reload"
 """The name reload children go by (``engine/serve/reloadchild.py``)."""
-INCIDENTS = TESTDATA / "incidents"
-
-
-def incident(name: str) -> dict[str, Any]:
-    """An incident fixture from tests/testdata/incidents."""
-    data: dict[str, Any] = json.loads((INCIDENTS / f"{name}.json").read_text(encoding="utf-8"))
-    return data
 
 
 def free_port() -> int:

@@ -316,8 +316,11 @@ def test_a_kept_revision_that_no_longer_loads_is_ignored(policy_dir: Path, tmp_p
     store.path.write_text(store.path.read_text().replace("sha256:", "sha256:0"), "utf-8")
     edit(policy_dir, "Tom Teach", "Tom Kept")
     again = make(policy_dir, accepted=store)
-    assert again.start().held is None
-    again.close()
+    try:
+        assert again.start().held is None
+        assert again.current.policy.users["tteach"].name == "Tom Kept"  # type: ignore[union-attr]
+    finally:
+        again.close()
 
 
 def test_a_restarted_worker_on_broken_files_falls_back_to_the_kept_revision(
