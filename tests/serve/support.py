@@ -115,6 +115,8 @@ class ChildKiller:
     def _run(self) -> None:
         while not self._stop.is_set() and len(self.killed) < self.limit:
             for pid in descendants(self.root, RELOAD_CHILD) - set(self.killed):
+                if len(self.killed) >= self.limit:  # two workers' children may be seen at once
+                    break
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
