@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -143,14 +143,22 @@ def last_change(repo_dir: Path, commit: str, paths: list[str]) -> str:
     return out or commit
 
 
-def last_changes(repo_dir: Path, commit: str, base: str, shared: str) -> dict[str, str]:
+def last_changes(
+    repo_dir: Path,
+    commit: str,
+    base: str,
+    shared: str,
+    listing: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """For each folder inside ``base`` (a path relative to the repository top, ``""`` for
     the top), the newest commit up to ``commit`` that changed it or the folder ``shared``
     beside it: folder name -> full commit id.  One walk of the history, stopped as soon
-    as every folder has its commit."""
+    as every folder has its commit.  ``listing`` is ``base``'s files at ``commit``
+    (:func:`tree_files`), when the caller has them already."""
     base = base.strip("/")
     prefix = f"{base}/" if base else ""
-    listing = tree_files(repo_dir, f"{commit}:{base}" if base else f"{commit}^{{tree}}")
+    if listing is None:
+        listing = tree_files(repo_dir, f"{commit}:{base}" if base else f"{commit}^{{tree}}")
     wanted = {path.split("/", 1)[0] for path in listing if "/" in path} - {shared}
     found: dict[str, str] = {}
     command = ["git", "-C", str(repo_dir), "log", "--format=%x01%H", "--name-only", "-z"]

@@ -88,12 +88,24 @@ def unknown_school(school: str, known: tuple[str, ...], where: str) -> Problem:
 def school_files(files: Mapping[str, T], school: str) -> dict[str, T]:
     """The policy files of ``school`` and of the trust layer among ``files`` (paths
     relative to the folder of schools), each read as in a policy directory of its own."""
-    chosen: dict[str, T] = {}
+    return {path: data for path, data in files.items() if _layer_of(path) in (school, TRUST_FOLDER)}
+
+
+def school_layers(files: Mapping[str, T]) -> dict[str, dict[str, T]]:
+    """The policy files among ``files`` by the folder they are in (a school's, the trust
+    layer's), so that each school's are found without looking at every other school's."""
+    layers: dict[str, dict[str, T]] = {}
     for path, data in files.items():
-        folder, _, inside = path.partition("/")
-        if folder in (school, TRUST_FOLDER) and inside and is_policy_file(inside):
-            chosen[path] = data
-    return chosen
+        layer = _layer_of(path)
+        if layer is not None:
+            layers.setdefault(layer, {})[path] = data
+    return layers
+
+
+def _layer_of(path: str) -> str | None:
+    """The folder (school or trust layer) whose policy file ``path`` is, or ``None``."""
+    folder, _, inside = path.partition("/")
+    return folder if inside and is_policy_file(inside) else None
 
 
 def read_school(policies: Path, school: str, *, with_git: bool = True) -> PolicySource:

@@ -8,7 +8,7 @@
 - ``coordinator`` — the one owner of the serving revision (build, guard, swap, tell);
   ``serving`` (leases), ``revision`` (its values), ``builder`` + ``reloadchild`` (revisions
   built in forkserver children), ``state`` (the kept accepted revision), ``repair`` (a
-  failed engine rebuilt), ``scheduler`` + ``watcher`` (when to reload).
+  failed engine rebuilt), ``queue`` + ``watcher`` (when to reload).
 - Subscribers: ``metrics``, ``decisionlog`` + ``logwriter``, ``status`` (``/v1/policy`` and
   the log line of each reload).
 """

@@ -1,8 +1,9 @@
 """One service process assembled: coordinator, its subscribers, and the ASGI app.
 
-:class:`Service` wires the parts together — the revision builder, the state directory,
-the coordinator and, as its subscribers, the metrics, the log, the decision log and the
-watcher — and answers decisions under a lease.  :func:`create_app` serves it with
+:class:`Service` wires one policy's parts onto what every service shares (:mod:`.base`)
+— the revision builder, the state directory, the coordinator and, as its subscribers,
+the metrics, the log, the decision log and the watcher — and answers decisions under a
+lease.  :func:`create_app` serves it with
 Starlette; its lifespan loads the policy (if not loaded yet), starts watching, and
 reloads on SIGHUP (and, in a worker, on SIGUSR1: a sibling accepted a revision).
 """
@@ -23,26 +24,23 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
-from alertpolicy.engine.serve.auth import read_token
-from alertpolicy.engine.serve.builder import RevisionBuilder
+from alertpolicy.engine.serve.base import ServiceBase
 from alertpolicy.engine.serve.coordinator import Coordinator
-from alertpolicy.engine.serve.deciding import decide_serving, decision_answer
-from alertpolicy.engine.serve.decisionlog import open_decision_log
 from alertpolicy.engine.serve.fleet import SchoolsService
-from alertpolicy.engine.serve.gitpoll import GitPoller, first_fetch, git_mirror
-from alertpolicy.engine.serve.metrics import GitMetrics, ReloadMetrics, ServeMetrics
+from alertpolicy.engine.serve.gitpoll import first_fetch
+from alertpolicy.engine.serve.metrics import ServeMetrics
 from alertpolicy.engine.serve.middleware import AccessMiddleware
 from alertpolicy.engine.serve.openapi import openapi_document
 from alertpolicy.engine.serve.origin import DirectoryOrigin, GitOrigin, Origin
+from alertpolicy.engine.serve.queue import ONE_POLICY
 from alertpolicy.engine.serve.readiness import MARK_SECONDS, WorkerReadiness
 from alertpolicy.engine.serve.repair import EngineRepair
 from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
 from alertpolicy.engine.serve.routes import MULTIPROCESS_ENV, ROUTES
-from alertpolicy.engine.serve.scheduler import ReloadScheduler
 from alertpolicy.engine.serve.schoolroutes import SCHOOL_ROUTES
 from alertpolicy.engine.serve.settings import ServeSettings
 from alertpolicy.engine.serve.state import AcceptedStore
-from alertpolicy.engine.serve.status import guard_status, log_outcome, policy_status
+from alertpolicy.engine.serve.status import log_outcome
 from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
 from alertpolicy.engine.serve.ui import UI_ROUTES
 from alertpolicy.engine.serve.watcher import PolicyWatcher
@@ -77,7 +75,7 @@ class Served(Protocol):
         """Stop everything."""
 
 
-class Service:
+class Service(ServiceBase):
     """One service process (see the module docstring).
 
     ``siblings`` is called after every reload that changed the revision serving, so that
@@ -91,27 +89,14 @@ class Service:
         tuning: HeapTuning = NO_TUNING,
         siblings: Callable[[], None] | None = None,
     ) -> None:
-        self.settings = settings
-        self.registry = CollectorRegistry()
-        self.metrics = ServeMetrics(self.registry)
-        self.reload_metrics = ReloadMetrics(self.registry)
-        self.token = read_token(settings.token_file) if settings.token_file else None
-        self.decision_log = open_decision_log(settings.decision_log, self.registry)
-        guarded = settings.max_route_loss is not None
-        builder = RevisionBuilder(
-            with_coverage=guarded,
-            tuning=tuning,
-            on_child_failure=lambda _why: self.reload_metrics.child_failures.inc(),
+        super().__init__(
+            settings, by_school=False, siblings=siblings, threads=1, queue_name="policy-reload"
         )
-        self.mirror = git_mirror(settings)
-        self.poller: GitPoller | None = None
+        guarded = settings.max_route_loss is not None
+        builder = self._builder(tuning, with_coverage=guarded)
         origin: Origin = DirectoryOrigin(settings.policy_dir)
         if self.mirror is not None:
             origin = GitOrigin(self.mirror, settings.policy_dir)
-            git_metrics = GitMetrics(self.registry)
-            self.poller = GitPoller(
-                self.mirror, settings.git_poll, self._fetched, on_fetch=git_metrics.record
-            )
         accepted = None
         if settings.state_dir is not None:
             accepted = AcceptedStore(settings.state_dir, origin.key)
@@ -122,15 +107,13 @@ class Service:
             accepted=accepted,
             tuning=tuning,
         )
-        self.repair = EngineRepair(self.coordinator)
-        self.scheduler = ReloadScheduler(self.reload, settings.debounce_ms / 1000)
-        self.watcher: PolicyWatcher | None = None
+        self.repair = EngineRepair(self.coordinator, lambda: self.reload_metrics.set_ready(False))
         for subscriber in (self.reload_metrics.subscriber(), self._readiness, log_outcome):
             self.coordinator.subscribe(subscriber)
         if self.decision_log is not None:
             self.coordinator.subscribe(self.decision_log.reload)
         if siblings is not None:
-            self.coordinator.subscribe(_tell_siblings(siblings))
+            self.coordinator.subscribe(self._tell_siblings)
 
     def _readiness(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
         self.reload_metrics.set_ready(self.coordinator.serving.not_ready is None)
@@ -154,34 +137,44 @@ class Service:
         change made while they load is not missed.  A policy in git is fetched every
         ``--git-poll`` seconds instead.
         """
+        watcher = None
         if self.poller is None:
-            self.watcher = PolicyWatcher(self.settings.policy_dir, self.scheduler.request)
+            watcher = PolicyWatcher(self.settings.policy_dir, self._changed)
+            self.watcher = watcher
         if self.coordinator.current is None:
             self.load(fall_back)
-        self.scheduler.start()
-        if self.watcher is not None:
-            self.coordinator.subscribe(self.watcher.on_reload)
-            self.watcher.start()
+        self.queue.start()
+        if watcher is not None:
+            self.coordinator.subscribe(watcher.on_reload)
+            watcher.start()
         if self.poller is not None:
             self.poller.start()
 
     def reload(self, force: bool = False) -> ReloadOutcome:
-        """Reload now (forced: rebuild even if unchanged, and fetch first from git)."""
-        if force and self.poller is not None:
-            self.poller.fetch_now()
+        """Reload now (forced: rebuild even if unchanged, and fetch first from git; this
+        reload loads what is fetched, so a new commit is not reloaded again)."""
+        if force:
+            self._fetch_first()
         return self.coordinator.reload(force)
+
+    def _reload_queued(self, policy: str, force: bool) -> ReloadOutcome:
+        return self.reload(force)
 
     def request_reload(self, force: bool) -> None:
         """Reload soon, at once (SIGHUP forces: rebuild even if unchanged)."""
-        self.scheduler.request(immediate=True, force=force)
+        self.queue.request([ONE_POLICY], immediate=True, force=force)
 
     def compare_accepted(self) -> None:
         """Reload soon, at once: the reload compares the files with what was accepted."""
-        self.scheduler.request(immediate=True)
+        self.queue.request([ONE_POLICY], immediate=True)
+
+    def _changed(self) -> None:
+        """The watcher saw the files change: reload after the quiet period."""
+        self.queue.request([ONE_POLICY])
 
     def _fetched(self, commit: str) -> None:
         """The poller fetched a new commit: load it."""
-        self.scheduler.request(immediate=True)
+        self.queue.request([ONE_POLICY], immediate=True)
 
     def decide(self, raw: object) -> tuple[bytes, str, str]:
         """The decision for a parsed incident: JSON body, incident id and outcome code.
@@ -189,23 +182,11 @@ class Service:
         Raises :class:`IncidentError` for an invalid incident and :class:`NotReady`
         when no revision can decide (the engine failing counts: never a short answer).
         """
-        decision, incident = decide_serving(
-            self.coordinator,
-            self.repair,
-            raw,
-            engine_failed=lambda: self.reload_metrics.set_ready(False),
-        )
-        if self.decision_log is not None:
-            self.decision_log.decision(decision, incident)
-        return decision_answer(decision)
+        return self._answer(self.coordinator, self.repair, raw)
 
     def status(self) -> dict[str, Any]:
         """``GET /v1/policy``."""
-        decision_log = self.decision_log.status() if self.decision_log else None
-        status = policy_status(self.coordinator, guard_status(self.settings), decision_log)
-        if self.poller is not None:
-            status["source"] = self.poller.status()
-        return status
+        return self._policy_status(self.coordinator)
 
     def not_ready(self) -> str | None:
         """Why this process cannot decide now, or ``None``."""
@@ -213,15 +194,10 @@ class Service:
 
     def close(self) -> None:
         """Stop watching, reloading and repairing; stop serving; close the decision log."""
-        if self.poller is not None:
-            self.poller.stop()
-        if self.watcher is not None:
-            self.watcher.stop()
-        self.scheduler.stop()
+        self._stop_following()
         self.repair.stop()
         self.coordinator.close()
-        if self.decision_log is not None:
-            self.decision_log.close()
+        self._close_log()
 
 
 def service_for(
@@ -234,16 +210,6 @@ def service_for(
     if settings.policies_dir is not None:
         return SchoolsService(settings, tuning=tuning, siblings=siblings)
     return Service(settings, tuning=tuning, siblings=siblings)
-
-
-def _tell_siblings(siblings: Callable[[], None]) -> Callable[[ReloadOutcome, object], None]:
-    """A subscriber calling ``siblings`` when a reload changed the revision serving."""
-
-    def tell(outcome: ReloadOutcome, serving: object) -> None:
-        if outcome.changed and outcome.how != "start":
-            siblings()
-
-    return tell
 
 
 def _install_signals(service: Served, worker: bool) -> list[signal.Signals]:

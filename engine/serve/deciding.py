@@ -8,8 +8,6 @@ with fewer recipients.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from alertpolicy.engine.check.incident import parse_incident
 from alertpolicy.engine.decide.evaluate import evaluate_incident
 from alertpolicy.engine.errors import EngineError, NotReady
@@ -19,30 +17,22 @@ from alertpolicy.engine.serve.repair import EngineRepair
 
 
 def decide_serving(
-    coordinator: Coordinator,
-    repair: EngineRepair,
-    raw: object,
-    *,
-    engine_failed: Callable[[], None],
-    whose: str = "",
+    coordinator: Coordinator, repair: EngineRepair, raw: object
 ) -> tuple[Decision, Incident]:
     """The decision for the incident ``raw``, and the incident, by the revision serving.
 
     Raises :class:`IncidentError` for an invalid incident and :class:`NotReady` when no
-    revision can decide; when the engine fails, ``engine_failed`` is called first and
-    the revision is repaired.  ``whose`` names the policy in that message (`` of school
-    x``).
+    revision can decide; when the engine fails, the revision is handed to ``repair``.
     """
     with coordinator.lease() as revision:
         incident = parse_incident(raw, revision.policy)
         try:
             decision = evaluate_incident(revision.compiled, incident)
         except EngineError as error:
-            engine_failed()
             repair.engine_failed(revision, error)
             raise NotReady(
-                f"the policy engine{whose} failed on this incident and is being rebuilt; "
-                "submit it again shortly"
+                f"the policy engine{repair.whose} failed on this incident and is being "
+                "rebuilt; submit it again shortly"
             ) from error
     return decision, incident
 

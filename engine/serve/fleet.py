@@ -18,24 +18,16 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from alertpolicy.engine.load.schools import school_folders
-from alertpolicy.engine.serve.auth import read_token
-from alertpolicy.engine.serve.buildcache import BuildCache
-from alertpolicy.engine.serve.builder import RevisionBuilder
+from alertpolicy.engine.serve.base import ServiceBase
 from alertpolicy.engine.serve.coordinator import Subscriber
-from alertpolicy.engine.serve.deciding import decide_serving, decision_answer
-from alertpolicy.engine.serve.decisionlog import open_decision_log
-from alertpolicy.engine.serve.gitpoll import GitPoller, first_fetch, git_mirror
-from alertpolicy.engine.serve.metrics import GitMetrics, ReloadMetrics, ServeMetrics
+from alertpolicy.engine.serve.gitpoll import first_fetch
 from alertpolicy.engine.serve.origin import GitSchools, Origin, SchoolOrigin
-from alertpolicy.engine.serve.queue import ReloadQueue
 from alertpolicy.engine.serve.revision import ReloadOutcome, Revision
 from alertpolicy.engine.serve.schools import School, SchoolRegistry
 from alertpolicy.engine.serve.schoolwatch import SchoolsWatcher
 from alertpolicy.engine.serve.settings import ServeSettings
-from alertpolicy.engine.serve.status import guard_status, log_outcome, policy_status
+from alertpolicy.engine.serve.status import log_outcome
 from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
 
 log = logging.getLogger("alertpolicy.serve")
@@ -44,7 +36,7 @@ LOADER_STOP_SECONDS = 30.0
 """How long stopping waits for the school being loaded when the service stops."""
 
 
-class SchoolsService:
+class SchoolsService(ServiceBase):
     """One service process for every school of ``settings.policies_dir``."""
 
     def __init__(
@@ -55,32 +47,14 @@ class SchoolsService:
         siblings: Callable[[], None] | None = None,
     ) -> None:
         assert settings.policies_dir is not None
-        self.settings = settings
-        self.siblings = siblings
-        self.registry = CollectorRegistry()
-        self.metrics = ServeMetrics(self.registry, by_school=True)
-        self.reload_metrics = ReloadMetrics(self.registry, by_school=True)
-        self.token = read_token(settings.token_file) if settings.token_file else None
-        self.decision_log = open_decision_log(settings.decision_log, self.registry)
-        builder = RevisionBuilder(
-            with_coverage=False,
-            tuning=tuning,
-            on_child_failure=lambda _why: self.reload_metrics.child_failures.inc(),
-            cache=BuildCache(settings.build_cache) if settings.build_cache else None,
-            slim=True,
-        )
-        self.mirror = git_mirror(settings)
-        self.poller: GitPoller | None = None
+        super().__init__(settings, by_school=True, siblings=siblings)
+        builder = self._builder(tuning, with_coverage=False, slim=True)
         self.git: GitSchools | None = None
         discover: Callable[[], tuple[tuple[str, ...], tuple[str, ...]]]
         origin_of: Callable[[str], Origin]
         if self.mirror is not None:
             self.git = GitSchools(self.mirror, settings.policies_dir)
             discover, origin_of = self.git.schools, self.git.origin
-            git_metrics = GitMetrics(self.registry)
-            self.poller = GitPoller(
-                self.mirror, settings.git_poll, self._fetched, on_fetch=git_metrics.record
-            )
         else:
             policies = settings.policies_dir
             discover = partial(school_folders, policies)
@@ -90,13 +64,13 @@ class SchoolsService:
             origin_of,
             builder,
             self._subscribers,
+            engine_down=partial(self.reload_metrics.set_ready, False),
             max_route_loss=settings.max_route_loss,
             state_dir=settings.state_dir,
             tuning=tuning,
         )
-        self.queue = ReloadQueue(self.schools.reload, settings.debounce_ms / 1000)
-        self.watcher: SchoolsWatcher | None = None
         self._commit: str | None = None
+        self._commit_lock = threading.Lock()
         self._loader: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -113,14 +87,13 @@ class SchoolsService:
             found.append(self._tell_siblings)
         return found
 
+    def _reload_queued(self, school: str, force: bool) -> None:
+        self.schools.reload(school, force)
+
     def _readiness(self, school: str, outcome: ReloadOutcome, serving: Revision | None) -> None:
         found = self.schools.get(school)
         ready = found is not None and found.coordinator.serving.not_ready is None
         self.reload_metrics.set_ready(ready, school)
-
-    def _tell_siblings(self, outcome: ReloadOutcome, serving: Revision | None) -> None:
-        if outcome.changed and outcome.how != "start" and self.siblings is not None:
-            self.siblings()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -142,10 +115,11 @@ class SchoolsService:
         """
         policies = self.settings.policies_dir
         if self.poller is None and policies is not None:
-            self.watcher = SchoolsWatcher(
+            watcher = SchoolsWatcher(
                 policies, self.schools.names, self._changed, self.schools.refresh
             )
-            self.watcher.start()
+            self.watcher = watcher
+            watcher.start()
         self._loader = threading.Thread(target=self._load, name="schools-load", daemon=True)
         self._loader.start()
 
@@ -178,8 +152,9 @@ class SchoolsService:
         self.queue.request(self.schools.accepted_changed(), immediate=True)
 
     def _look_again(self) -> None:
-        if self.poller is not None:
-            self.poller.fetch_now()
+        if self.poller is not None:  # every school is looked at next, changed or not
+            self._fetch_first()
+            self._new_commit()
         self.schools.refresh()
         self.queue.request(self.schools.names(), immediate=True)
 
@@ -189,8 +164,9 @@ class SchoolsService:
         found = self.schools.get(school)
         if found is None:
             return None
-        if force and self.poller is not None:
-            self.poller.fetch_now()
+        if force and self.poller is not None:  # this school is reloaded next, here
+            self._fetch_first()
+            self._reload_changed(self._new_commit(), but=school)
         return found.coordinator.reload(force)
 
     def not_ready(self) -> str | None:
@@ -203,32 +179,32 @@ class SchoolsService:
         self.schools.close()
         if self._loader is not None:
             self._loader.join(timeout=LOADER_STOP_SECONDS)
-        if self.poller is not None:
-            self.poller.stop()
-        if self.watcher is not None:
-            self.watcher.stop()
-        self.queue.stop()
-        if self.decision_log is not None:
-            self.decision_log.close()
+        self._stop_following()
+        self._close_log()
 
     def _changed(self, schools: Iterable[str]) -> None:
         self.queue.request(schools)
 
     def _fetched(self, commit: str) -> None:
         """A new commit: reload the schools it changed, start the schools it added."""
-        git, before = self.git, self._commit
-        self._commit = commit
-        if git is None or before is None:
-            return
+        self._reload_changed(self._new_commit())
+
+    def _new_commit(self) -> list[str]:
+        """The schools changed since the commit seen last (new ones started), if the
+        poller has fetched a new commit since."""
+        with self._commit_lock:
+            before, commit = self._commit, self.poller.commit if self.poller else None
+            self._commit = commit
+        if self.git is None or before is None or commit is None or commit == before:
+            return []
         self.schools.refresh()
-        changed = [
-            name
-            for name in self.schools.names()
-            if git.blob_ids(name, before) != git.blob_ids(name, commit)
-        ]
+        changed = self.git.changed_schools(self.schools.names(), before, commit)
         if changed:
             log.info("commit %s changes %d school(s)", commit[:12], len(changed))
-            self.queue.request(changed, immediate=True)
+        return changed
+
+    def _reload_changed(self, schools: list[str], but: str = "") -> None:
+        self.queue.request([name for name in schools if name != but], immediate=True)
 
     # ------------------------------------------------------------------ answering
 
@@ -238,25 +214,11 @@ class SchoolsService:
 
     def decide(self, school: School, raw: object) -> tuple[bytes, str, str]:
         """The decision for an incident of ``school`` (see :meth:`.app.Service.decide`)."""
-        decision, incident = decide_serving(
-            school.coordinator,
-            school.repair,
-            raw,
-            engine_failed=lambda: self.reload_metrics.set_ready(False, school.name),
-            whose=f" of school {school.name}",
-        )
-        if self.decision_log is not None:
-            self.decision_log.decision(decision, incident, school=school.name)
-        return decision_answer(decision)
+        return self._answer(school.coordinator, school.repair, raw, school=school.name)
 
     def status(self, school: School) -> dict[str, Any]:
         """``GET /v1/schools/{school}/policy``."""
-        decision_log = self.decision_log.status() if self.decision_log else None
-        served = policy_status(school.coordinator, guard_status(self.settings), decision_log)
-        status = {"school": school.name, **served}
-        if self.poller is not None:
-            status["source"] = self.poller.status()
-        return status
+        return {"school": school.name, **self._policy_status(school.coordinator)}
 
     def overview(self) -> dict[str, Any]:
         """``GET /v1/schools``: every school in one line each, and what is not served."""
@@ -273,12 +235,11 @@ class SchoolsService:
                     "held": held.revision if held else None,
                 }
             )
-        out: dict[str, Any] = {
-            "schools": schools,
-            "not_served": sorted(self.schools.misnamed),
-            "ready": self.schools.not_ready() is None,
-            "not_ready": self.schools.not_ready(),
-        }
-        if self.poller is not None:
-            out["source"] = self.poller.status()
-        return out
+        return self._with_source(
+            {
+                "schools": schools,
+                "not_served": sorted(self.schools.misnamed),
+                "ready": self.schools.not_ready() is None,
+                "not_ready": self.schools.not_ready(),
+            }
+        )

@@ -61,9 +61,10 @@ class GitPoller:
         if self._thread.is_alive():
             self._thread.join(timeout=self.mirror.timeout + 5)
 
-    def fetch_now(self) -> str | None:
+    def fetch_now(self, tell: bool = True) -> str | None:
         """Fetch now; the commit the ref names (``None`` when the fetch failed and nothing
-        was ever fetched).  Tells ``changed`` if it is new."""
+        was ever fetched).  Tells ``changed`` if it is new, unless ``tell`` is false (the
+        caller loads what was fetched itself)."""
         with self._lock:
             at = utc_now()
             try:
@@ -80,7 +81,8 @@ class GitPoller:
             self._told(True, at)
         if new:
             log.info("fetched %s: commit %s", self.mirror.shown, commit[:12])
-            self.changed(commit)
+            if tell:
+                self.changed(commit)
         return commit
 
     def status(self) -> dict[str, Any]:
@@ -121,6 +123,7 @@ def git_mirror(settings: ServeSettings) -> GitMirror | None:
 
 def first_fetch(poller: GitPoller) -> None:
     """Fetch before the first load: :class:`StartError` when that fails and nothing was
-    fetched before (a mirror kept in the state directory serves what it holds)."""
-    if poller.fetch_now() is None:
+    fetched before (a mirror kept in the state directory serves what it holds).  The
+    first load reads what was fetched: it is not reloaded again."""
+    if poller.fetch_now(tell=False) is None:
         raise StartError(poller.last_error or f"cannot fetch {poller.mirror.shown}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -26,7 +27,7 @@ from alertpolicy.engine.load.mirror import GitMirror
 from alertpolicy.engine.load.schools import (
     TRUST_FOLDER,
     read_school,
-    school_files,
+    school_layers,
     school_names,
     school_source,
 )
@@ -124,14 +125,38 @@ class GitOrigin:
         return dataclasses.replace(source, label=self.label, git=changed[:12])
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    """A folder of schools at one commit: its files (path -> blob id) and, per school,
-    the newest commit that changed it or the trust layer."""
+SNAPSHOTS_KEPT = 2
+"""Commits of a folder of schools kept listed: the one fetched last and the one before,
+so that comparing them on a new commit lists each once."""
 
-    commit: str
-    blobs: dict[str, str]
-    changed: dict[str, str]
+
+class _Snapshot:
+    """A folder of schools at one commit: its policy files (path -> blob id) by school
+    or trust layer, and (made when first asked) the newest commit that changed each
+    school or the trust layer."""
+
+    def __init__(self, mirror: GitMirror, subpath: str, commit: str) -> None:
+        self.mirror = mirror
+        self.subpath = subpath
+        self.commit = commit
+        base = f"{commit}:{subpath}" if subpath else f"{commit}^{{tree}}"
+        self.blobs = tree_files(mirror.folder, base)
+        self.layers = school_layers(self.blobs)
+        self._changed: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    def files(self, school: str) -> dict[str, str]:
+        """The files ``school`` reads (its own and the trust layer's) -> blob ids."""
+        return {**self.layers.get(school, {}), **self.layers.get(TRUST_FOLDER, {})}
+
+    def changed(self, school: str) -> str:
+        """The newest commit up to this one that changed ``school`` or the trust layer."""
+        with self._lock:
+            if self._changed is None:
+                self._changed = last_changes(
+                    self.mirror.folder, self.commit, self.subpath, TRUST_FOLDER, self.blobs
+                )
+        return self._changed.get(school, self.commit)
 
 
 class GitSchools:
@@ -142,37 +167,39 @@ class GitSchools:
         self.mirror = mirror
         self.subpath = _subpath(subpath)
         self.label = f"{mirror.ref}:{self.subpath}"
-        self._snapshot: _Snapshot | None = None
+        self._snapshots: dict[str, _Snapshot] = {}
         self._lock = threading.Lock()
 
     def snapshot(self, commit: str | None = None) -> _Snapshot:
         """The folder of schools at ``commit`` (default: the commit fetched last)."""
         commit = commit or _fetched(self.mirror)
         with self._lock:
-            if self._snapshot is None or self._snapshot.commit != commit:
-                base = f"{commit}:{self.subpath}" if self.subpath else f"{commit}^{{tree}}"
-                blobs = tree_files(self.mirror.folder, base)
-                changed = last_changes(self.mirror.folder, commit, self.subpath, TRUST_FOLDER)
-                self._snapshot = _Snapshot(commit, blobs, changed)
-            return self._snapshot
+            found = self._snapshots.pop(commit, None)
+            if found is None:
+                found = _Snapshot(self.mirror, self.subpath, commit)
+            self._snapshots[commit] = found  # the newest last
+            while len(self._snapshots) > SNAPSHOTS_KEPT:
+                del self._snapshots[next(iter(self._snapshots))]
+            return found
 
     def schools(self, commit: str | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The schools at ``commit`` and the folders misnamed to be schools."""
         return school_names(self.snapshot(commit).blobs)
 
-    def blob_ids(self, school: str, commit: str | None = None) -> dict[str, str]:
-        """The files ``school`` reads (its own and the trust layer's) -> blob ids."""
-        return school_files(self.snapshot(commit).blobs, school)
+    def changed_schools(self, schools: Iterable[str], before: str, commit: str) -> list[str]:
+        """Those of ``schools`` whose files (their own or the trust layer's) differ
+        between the commits ``before`` and ``commit``."""
+        old, new = self.snapshot(before), self.snapshot(commit)
+        return [name for name in schools if old.files(name) != new.files(name)]
 
     def read(self, school: str) -> PolicySource:
         """The revision of ``school`` in the commit fetched last."""
         snapshot = self.snapshot()
-        chosen = school_files(snapshot.blobs, school)
+        chosen = snapshot.files(school)
         paths = sorted(chosen)
         contents = read_blobs(self.mirror.folder, [chosen[path] for path in paths])
         files = dict(zip(paths, contents, strict=True))
-        changed = snapshot.changed.get(school, snapshot.commit)[:12]
-        return school_source(self.label, files, school, changed)
+        return school_source(self.label, files, school, snapshot.changed(school)[:12])
 
     def origin(self, school: str) -> GitSchoolOrigin:
         """The origin of one of the schools."""

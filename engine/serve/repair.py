@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from alertpolicy.engine.serve.coordinator import Coordinator
 from alertpolicy.engine.serve.revision import Revision
@@ -25,15 +26,21 @@ LONGEST_RETRY_SECONDS = 60.0
 
 
 class EngineRepair:
-    """Rebuilds a revision whose engine failed (see the module docstring)."""
+    """Rebuilds a revision whose engine failed (see the module docstring); tells
+    ``down`` (once, not on every decision) when an engine fails.  ``whose`` names the
+    policy in what a request is answered (`` of school x``; empty for the only one)."""
 
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(self, coordinator: Coordinator, down: Callable[[], None], whose: str = "") -> None:
         self.coordinator = coordinator
+        self.down = down
+        self.whose = whose
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def engine_failed(self, revision: Revision, error: BaseException) -> None:
-        """``revision``'s engine failed on a request: stop serving it, rebuild it."""
+        """``revision``'s engine failed on a request: report it down, stop serving it,
+        rebuild it."""
+        self.down()
         why = (
             f"the policy engine failed on revision {revision.revision} "
             f"({type(error).__name__}: {error}); rebuilding it"

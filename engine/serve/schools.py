@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from alertpolicy.engine.errors import PolicyError, ReloadWorkerFailed
@@ -52,7 +53,7 @@ class SchoolRegistry:
 
     ``origin_of`` gives where a school's revisions come from; ``subscribers`` the
     subscribers of a new school's coordinator (metrics, log, decision log ... labelled
-    with its name).
+    with its name); ``engine_down`` is told the school whose policy engine failed.
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class SchoolRegistry:
         builder: RevisionBuilder,
         subscribers: Callable[[str], Sequence[Subscriber]],
         *,
+        engine_down: Callable[[str], None],
         max_route_loss: float | None,
         state_dir: Path | None,
         tuning: HeapTuning = NO_TUNING,
@@ -70,6 +72,7 @@ class SchoolRegistry:
         self.origin_of = origin_of
         self.builder = builder
         self.subscribers = subscribers
+        self.engine_down = engine_down
         self.max_route_loss = max_route_loss
         self.state_dir = state_dir
         self.tuning = tuning
@@ -195,7 +198,8 @@ class SchoolRegistry:
         )
         for subscriber in self.subscribers(name):
             coordinator.subscribe(subscriber)
-        school = School(name, coordinator, EngineRepair(coordinator))
+        repair = EngineRepair(coordinator, partial(self.engine_down, name), f" of school {name}")
+        school = School(name, coordinator, repair)
         with self._lock:
             self._schools[name] = school
         return school

@@ -99,6 +99,8 @@ class PathWatch:
         self.path = path
         self.target = ""
         """Where ``path`` led when the watches were last armed."""
+        self.watching = False
+        """Whether events come from everything under :attr:`target` (links aside)."""
         self.look = look
         self.poll = poll
         self._stopping = threading.Event()
@@ -146,20 +148,22 @@ class PathWatch:
             self._watches = []
             self.target = os.path.realpath(self.path)
             self._schedule(self.path.parent, recursive=False)
-            self._schedule(Path(self.target), recursive=True)
+            self.watching = self._schedule(Path(self.target), recursive=True)
 
-    def _schedule(self, folder: Path, recursive: bool) -> None:
-        """Watch ``folder`` if it is there (the poll covers it meanwhile if not)."""
+    def _schedule(self, folder: Path, recursive: bool) -> bool:
+        """Watch ``folder`` if it is there (the poll covers it meanwhile if not); whether
+        it is watched."""
         if not folder.is_dir():
-            return
+            return False
         try:
             watch: ObservedWatch = self._observer.schedule(
                 self._handler, str(folder), recursive=recursive, event_filter=WATCHED_EVENTS
             )
         except OSError as error:
             log.debug("cannot watch %s (%s); the poll covers it", folder, error)
-            return
+            return False
         self._watches.append(watch)
+        return True
 
 
 class _Handler(FileSystemEventHandler):

@@ -58,16 +58,6 @@ class SchoolsServer(Server):
         assert response.status_code == 200, response.text
         return {r["user"]: r["name"] for r in response.json()["recipients"]}
 
-    def samples(self, name: str) -> dict[str, float]:
-        """Every sample of the metric ``name`` in ``/metrics``: labels -> value."""
-        text = self.client.get("/metrics", headers={"Connection": "close"}).text
-        found = {}
-        for line in text.splitlines():
-            if line.startswith(name + "{") or line.startswith(name + " "):
-                labels, value = line.rsplit(" ", 1)
-                found[labels[len(name) :]] = float(value)
-        return found
-
 
 def schools_servers(workdir: Path, *base: str) -> Iterator[Callable[..., SchoolsServer]]:
     """For a fixture: start services with ``base`` arguments and more (waiting until ready

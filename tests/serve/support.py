@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -114,8 +115,8 @@ class ChildKiller:
     def _run(self) -> None:
         while not self._stop.is_set() and len(self.killed) < self.limit:
             for pid in descendants(self.root, RELOAD_CHILD) - set(self.killed):
-                if len(self.killed) >= self.limit:
-                    break  # two workers' children alive at once: never more than the limit
+                if len(self.killed) >= self.limit:  # two workers' children may be seen at once
+                    break
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -221,6 +222,35 @@ class Server:
             if line.startswith(line_start):
                 return float(line.rsplit(" ", 1)[1])
         return None
+
+    def samples(self, name: str) -> dict[str, float]:
+        """Every sample of the metric ``name`` in ``/metrics``: labels -> value."""
+        text = self.client.get("/metrics", headers={"Connection": "close"}).text
+        found = {}
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                labels, value = line.rsplit(" ", 1)
+                found[labels[len(name) :]] = float(value)
+        return found
+
+    def by_worker(self, school: str | None = None) -> dict[str, str]:
+        """The revision each worker process serves (of ``school``), as ``/metrics`` has
+        them: pid -> revision (one entry, pid ``""``, without workers).  Unlike asking
+        over HTTP, where any worker may answer, this sees every worker."""
+        found = {}
+        for labels, value in self.samples("alertpolicy_config_info").items():
+            if value != 1.0 or (school is not None and f'school="{school}"' not in labels):
+                continue
+            pid = re.search(r'pid="(\d+)"', labels)
+            revision = re.search(r'revision="([^"]+)"', labels)
+            assert revision, labels
+            found[pid.group(1) if pid else ""] = revision.group(1)
+        return found
+
+    def every_worker_serves(self, revision: str, workers: int, school: str | None = None) -> bool:
+        """Whether each of ``workers`` worker processes serves ``revision`` (of ``school``)."""
+        serving = self.by_worker(school)
+        return len(serving) == workers and set(serving.values()) == {revision}
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the server and wait for it."""

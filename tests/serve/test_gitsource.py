@@ -5,7 +5,9 @@ it changed."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,6 +48,11 @@ def tom(server: SchoolsServer) -> str:
     return str(next(r["name"] for r in recipients if r["user"] == "tteach"))
 
 
+def commits_by_worker(server: SchoolsServer) -> dict[str, str]:
+    """The commit each worker's revision names, from ``/metrics``: pid -> commit."""
+    return {pid: revision.rsplit(" git:", 1)[-1] for pid, revision in server.by_worker().items()}
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_pushed_commit_is_served_naming_it(
     start: Start, repo: TrustRepository, workers: str
@@ -56,7 +63,9 @@ def test_a_pushed_commit_is_served_naming_it(
     assert first["source"]["ref"] == "main"
     rewrite(repo.work / "policy" / "users.yaml", "Tom Teach", "Tom Pushed")
     commit = repo.push("Tom's name")
-    assert wait_until(lambda: all(tom(server) == "Tom Pushed" for _ in range(6)))
+    assert wait_until(lambda: {c for c in commits_by_worker(server).values()} == {commit[:12]})
+    assert len(commits_by_worker(server)) == int(workers)
+    assert tom(server) == "Tom Pushed"
     status = server.status()
     assert status["git"] == commit[:12]
     assert status["revision"].endswith(f" git:{commit[:12]}")
@@ -84,6 +93,56 @@ def test_reload_fetches_at_once(start: Start, repo: TrustRepository) -> None:
     response = server.client.post("/-/reload")
     assert response.status_code == 200 and response.json()["revision"].endswith(commit[:12])
     assert tom(server) == "Tom Told"
+
+
+def serving_commit(server: SchoolsServer) -> str:
+    """The commit the revision serving names, from ``/metrics`` (one worker)."""
+    [commit] = commits_by_worker(server).values()
+    return commit
+
+
+def test_a_forced_reload_that_fetches_a_new_commit_reloads_once(
+    start: Start, repo: TrustRepository
+) -> None:
+    server = start("--policy", "policy", "--git-poll", "3600")
+    key = '{result="success"}'
+    before = server.samples("alertpolicy_config_reloads_total")[key]
+    rewrite(repo.work / "policy" / "users.yaml", "Tom Teach", "Tom Told")
+    commit = repo.push("Tom's name")
+    response = server.client.post("/-/reload")
+    assert response.status_code == 200 and response.json()["revision"].endswith(commit[:12])
+    # SIGHUP's reload runs on the reload thread, after any reload the fetch asked of it.
+    rewrite(repo.work / "policy" / "users.yaml", "Tom Told", "Tom Hung-up")
+    second = repo.push("Tom's name again")
+    server.process.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: serving_commit(server) == second[:12])
+    assert server.samples("alertpolicy_config_reloads_total")[key] == before + 2
+    assert tom(server) == "Tom Hung-up"
+
+
+def test_looking_at_every_school_reloads_each_once(start: Start, repo: TrustRepository) -> None:
+    server = start("--policies", "schools", "--git-poll", "3600")
+    before = server.samples("alertpolicy_config_reloads_total")
+    schools = {labels for labels in before if 'result="success"' in labels}
+    assert len(schools) == 2, before
+
+    def look(old: str, new: str, looks: int) -> None:
+        """Push a new name for riverside's DSL; look at every school; wait for them all."""
+        rewrite(repo.work / "schools" / "riverside" / "users.yaml", old, new)
+        commit = repo.push(f"Riverside: the DSL's name, {looks}")[:12]
+        assert server.client.post("/-/reload").status_code == 202
+        assert wait_until(lambda: server.revisions()["riverside"].endswith(f"git:{commit}"))
+        assert wait_until(
+            lambda: all(
+                server.samples("alertpolicy_config_reloads_total")[s] >= before[s] + looks
+                for s in schools
+            )
+        )
+
+    look("Joan Smart", "Joan Fetched", 1)
+    look("Joan Fetched", "Joan Looked", 2)
+    after = server.samples("alertpolicy_config_reloads_total")
+    assert {s: after[s] - before[s] for s in schools} == dict.fromkeys(schools, 2.0)
 
 
 def test_an_invalid_commit_is_not_served_and_a_fix_is(start: Start, repo: TrustRepository) -> None:
@@ -157,6 +216,33 @@ def test_a_commit_reloads_only_the_schools_it_changes(start: Start, repo: TrustR
         for r in server.decide_for("oakfield", self_harm()).json()["recipients"]
     }
     assert names["hwright"] == "Helen W"
+
+
+def test_a_commit_is_listed_once_however_many_schools_there_are(
+    start: Start, repo: TrustRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(6):
+        shutil.copytree(repo.work / "schools" / "oakfield", repo.work / "schools" / f"academy-{n}")
+    repo.push("Six academies join the trust")
+    runs = tmp_path / "git-runs.log"
+    shim = tmp_path / "bin" / "git"  # the real git, each run written down
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\necho "$*" >> {runs}\nexec {shutil.which("git")} "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}:{os.environ['PATH']}")
+    server = start("--policies", "schools")
+    before = server.revisions()
+    seen = len(runs.read_text().splitlines())
+    rewrite(repo.work / "schools" / "riverside" / "users.yaml", "Joan Smart", "Joan Listed")
+    commit = repo.push("Riverside: a name")[:12]
+    assert wait_until(lambda: server.revisions()["riverside"].endswith(f"git:{commit}"))
+    after = runs.read_text().splitlines()[seen:]
+    listed = [run for run in after if " ls-tree " in f" {run} "]
+    walked = [run for run in after if " log " in f" {run} "]
+    assert len(listed) == 1 and len(walked) == 1, after
+    assert {s: r for s, r in server.revisions().items() if s != "riverside"} == {
+        s: r for s, r in before.items() if s != "riverside"
+    }
 
 
 def test_a_school_added_by_a_commit_is_served(start: Start, repo: TrustRepository) -> None:

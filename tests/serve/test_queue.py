@@ -1,5 +1,6 @@
-"""The reload threads of a folder of schools: a burst of changes to a school is one reload,
-never two reloads of one school at once, several schools side by side."""
+"""The reload threads, of one policy or of a folder of schools: a burst of changes to a
+school is one reload, a signal runs one at once, never two reloads of one school at once,
+several schools side by side."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from alertpolicy.engine.serve.queue import ReloadQueue
+from alertpolicy.engine.serve.queue import ONE_POLICY, ReloadQueue
 from tests.serve.support import wait_until
 
 
@@ -94,3 +95,31 @@ def test_a_failing_reload_does_not_stop_the_threads(queue_of: list[ReloadQueue])
     assert wait_until(lambda: done == ["broken"], seconds=5)
     queue.request(["oakfield"], immediate=True)
     assert wait_until(lambda: done == ["broken", "oakfield"], seconds=5)
+
+
+def test_a_forced_request_stays_forced_when_coalesced_and_runs_at_once(
+    queue_of: list[ReloadQueue],
+) -> None:
+    recorder = Recorder(seconds=0.3)
+    queue = ReloadQueue(recorder, debounce=3600, threads=1, name="policy-reload")
+    queue_of.append(queue)
+    queue.start()
+    queue.request([ONE_POLICY], immediate=True)
+    assert recorder.started.wait(5)  # the first reload is running
+    queue.request([ONE_POLICY])
+    queue.request([ONE_POLICY], immediate=True, force=True)
+    assert wait_until(lambda: len(recorder.calls) == 2, seconds=5)
+    assert recorder.calls == [(ONE_POLICY, False), (ONE_POLICY, True)]
+
+
+def test_a_change_after_a_signal_does_not_delay_its_reload(queue_of: list[ReloadQueue]) -> None:
+    recorder = Recorder(seconds=0.3)
+    queue = ReloadQueue(recorder, debounce=3600, threads=1)
+    queue_of.append(queue)
+    queue.start()
+    queue.request(["oakfield"], immediate=True)
+    assert recorder.started.wait(5)  # the first reload is running
+    queue.request(["oakfield"], immediate=True, force=True)  # SIGHUP
+    queue.request(["oakfield"])  # then an editor saves a file
+    assert wait_until(lambda: len(recorder.calls) == 2, seconds=5)
+    assert recorder.calls == [("oakfield", False), ("oakfield", True)]

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from alertpolicy.engine.load.files import revision_of
+from alertpolicy.engine.load.schools import read_school
 from tests.serve.fleet_support import (
     SchoolsServer,
     rewrite,
@@ -175,17 +177,13 @@ def test_with_two_workers_every_worker_serves_each_schools_edit(
     server = start("--workers", "2")
     # Ready is one worker's answer: wait until every worker serves every school.
     assert wait_until(
-        lambda: (
-            len({json.dumps(server.revisions(), sort_keys=True) for _ in range(8)}) == 1
-            and None not in server.revisions().values()
-        )
+        lambda: all(len(server.by_worker(school)) == 2 for school in ("oakfield", "riverside"))
     )
-    before = server.revisions()
+    oakfield = server.by_worker("oakfield")
     rewrite(schools / "riverside" / "users.yaml", "Joan Smart", "Joan Smarter")
-    assert wait_until(
-        lambda: all(server.revisions()["riverside"] != before["riverside"] for _ in range(8))
-    )
-    assert all(server.revisions()["oakfield"] == before["oakfield"] for _ in range(8))
+    edited = school_revision(schools, "riverside")
+    assert wait_until(lambda: server.every_worker_serves(edited, 2, "riverside"))
+    assert server.by_worker("oakfield") == oakfield
     assert server.alerted("riverside")["jsmith"] == "Joan Smarter"
 
 
@@ -225,10 +223,9 @@ def test_with_two_workers_ready_means_every_worker_can_decide_for_every_school(
         return answer.status_code == 200
 
     assert wait_until(ready, seconds=120), server.log()
-    # The first 200 already holds for whichever worker answers next.
-    for _ in range(8):
-        listing = server.client.get("/v1/schools", headers={"Connection": "close"}).json()
-        assert all(entry["ready"] and entry["revision"] for entry in listing["schools"]), listing
+    # The first 200 already holds for every worker: each serves every school.
+    for school in ("bigschool", "oakfield", "riverside"):
+        assert len(server.by_worker(school)) == 2, server.by_worker(school)
     assert any("being loaded" in why or "workers can decide" in why for why in reasons), reasons
 
 
@@ -257,36 +254,19 @@ def test_with_two_workers_a_revision_accepted_on_one_is_served_by_both(
 ) -> None:
     server = start("--workers", "2")
     (schools / "oakfield" / "automatic_alerts.yaml").unlink()
-
-    def held_everywhere() -> bool:
-        return all(
-            server.client.get(
-                "/v1/schools/oakfield/policy", headers={"Connection": "close"}
-            ).json()["held"]
-            is not None
-            for _ in range(8)
-        )
-
-    assert wait_until(held_everywhere)
-    held = server.school("oakfield")["held"]["revision"]
+    held = school_revision(schools, "oakfield")
+    held_line = f"policy revision {held} of school oakfield held by the coverage guard"
+    assert wait_until(lambda: server.log().count(held_line) == 2)  # by each worker
+    assert server.school("oakfield")["held"]["revision"] == held
     accepted = server.client.post("/-/schools/oakfield/reload", json={"accept": held})
     assert accepted.status_code == 200, accepted.text
 
     # The other worker learns of it from the state directory (told by the supervisor):
     # each worker's metrics name the revision it serves, and none holds one any more.
-    assert wait_until(lambda: set(_oakfield_by_worker(server).values()) == {held})
-    assert len(_oakfield_by_worker(server)) == 2
+    assert wait_until(lambda: server.every_worker_serves(held, 2, "oakfield"))
     assert server.samples("alertpolicy_config_held")['{school="oakfield"}'] == 0.0
 
 
-def _oakfield_by_worker(server: SchoolsServer) -> dict[str, str]:
-    """The revision of oakfield each worker process serves, from ``/metrics``: pid ->
-    revision."""
-    found = {}
-    for labels, value in server.samples("alertpolicy_config_info").items():
-        if value == 1.0 and 'school="oakfield"' in labels:
-            pid = re.search(r'pid="(\d+)"', labels)
-            revision = re.search(r'revision="([^"]+)"', labels)
-            assert pid and revision, labels
-            found[pid.group(1)] = revision.group(1)
-    return found
+def school_revision(schools: Path, school: str) -> str:
+    """The revision of ``school`` on disk now."""
+    return revision_of(read_school(schools, school, with_git=False))
