@@ -7,13 +7,14 @@ Generates the policy (not timed), starts a coordinator the way ``alertpolicy ser
 ``--runs`` times rewrites one member of staff's name (a real, valid change) and times
 ``Coordinator.reload``: the whole reload, once with the guard on and once with it off
 (``--no-coverage-guard``); their difference is what the guard costs (its summary of the
-revision, built in the reload child, and the comparison here).  Also times the guard's
-two parts on their own, in this process: the summary (``coverage_of``) and the
-comparison (``compare_coverage``).  Targets (issue 9): reload <= 5 s idle, the guard
-<= 1 s of it.  Memory, as a worker of the service needs it: the resident set of this
-process serving the revision, and the highest resident set of this process and its reload
-children together during the guarded reloads (sampled every 20 ms).  Targets at the
-largest trust (issue 13): reload <= 6 s, 600 MB serving, 1.2 GB during a reload.
+revision, made in the reload child while this process compiles the revision, and the
+comparison here).  Also times the guard's two parts on their own, in this process: the
+summary (``coverage_of``) and the comparison (``compare_coverage``).  Targets (issue 9):
+reload <= 5 s idle, the guard <= 1 s of it.  Memory, as a worker of the service needs it:
+the resident set of this process serving the revision, and the highest resident set of
+this process and its reload children together during the guarded reloads (sampled every
+20 ms).  Targets at the largest trust (issue 13): reload <= 6 s, 600 MB serving, 1.2 GB
+during a reload.
 """
 
 from __future__ import annotations
