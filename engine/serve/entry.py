@@ -65,13 +65,24 @@ def run(settings: ServeSettings, host: str, port: int) -> None:
             "--state-dir none: the coverage guard compares with the revision serving, but "
             "after a restart it has nothing to compare with and serves whatever is on disk"
         )
+    stopped_by: list[int] = []
     with ExitStack() as stack:
         settings = _folders(settings, stack)
         sock = stack.enter_context(listening_socket(host, port))
         if settings.workers > 1:
             _run_workers(settings, sock, stack)
         else:
-            _run_one(settings, sock)
+            stopped_by = _run_one(settings, sock)
+    _end_as_signalled(stopped_by)
+
+
+def _end_as_signalled(signals: list[int]) -> None:
+    """End the command as the signals that stopped the service ask, now that its
+    temporary folders are removed: Ctrl-C exits 130 (every time); SIGTERM, a stop asked
+    for, exits 0 as with several workers (uvicorn ended the process by raising it again,
+    which skipped every exit handler)."""
+    if signal.SIGINT in signals:
+        raise KeyboardInterrupt
 
 
 def _folders(settings: ServeSettings, stack: ExitStack) -> ServeSettings:
@@ -103,7 +114,8 @@ def _uvicorn_config(settings: ServeSettings, app: object, **options: object) -> 
     )
 
 
-def _run_one(settings: ServeSettings, sock: socket) -> None:
+def _run_one(settings: ServeSettings, sock: socket) -> list[int]:
+    """Serve in this process until stopped; the signals that stopped it."""
     try:
         service = service_for(settings, tuning=COLLECTOR_TUNING)
     except OSError as error:
@@ -120,16 +132,18 @@ def _run_one(settings: ServeSettings, sock: socket) -> None:
     log.info("serving on %s:%d", *sock.getsockname()[:2])
     server = _Server(config)
     server.run(sockets=[sock])
-    if signal.SIGINT in server.stopped_by:
-        raise KeyboardInterrupt  # Ctrl-C: the command exits 130, every time
+    return server.stopped_by
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, remembering the signals that stopped it.
+    """uvicorn's server, remembering the signals that stopped it instead of raising them
+    again as it returns.
 
-    uvicorn raises such a signal again once it has shut down; for SIGINT, asyncio turns
-    that into KeyboardInterrupt only when its main task has not finished yet, so Ctrl-C
-    would end the command with 130 or 0 by chance.
+    uvicorn raises such a signal again once it has shut down: SIGTERM then ended the
+    process before its temporary folders were removed, and for SIGINT asyncio turns it
+    into KeyboardInterrupt only when its main task has not finished yet, so Ctrl-C ended
+    the command with 130 or 0 by chance.  :func:`run` ends the command once it has
+    cleaned up.
     """
 
     def __init__(self, config: uvicorn.Config) -> None:
@@ -137,9 +151,12 @@ class _Server(uvicorn.Server):
         self.stopped_by: list[int] = []
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        """Remember ``sig``, then stop as uvicorn does."""
+        """Remember ``sig`` and stop as uvicorn does (a second Ctrl-C: at once)."""
         self.stopped_by.append(sig)
-        super().handle_exit(sig, frame)
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
 
 
 def _run_workers(settings: ServeSettings, sock: socket, stack: ExitStack) -> None:

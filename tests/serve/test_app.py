@@ -333,7 +333,7 @@ def test_sighup_reloads(start: Callable[..., Server]) -> None:
 def test_sigterm_shuts_down_gracefully(start: Callable[..., Server]) -> None:
     server = start()
     server.process.send_signal(signal.SIGTERM)
-    assert server.process.wait(timeout=30) == -signal.SIGTERM  # uvicorn re-raises it
+    assert server.process.wait(timeout=30) == 0  # a stop asked for is a clean exit
     assert "Application shutdown complete" in server.log()
     assert "Traceback" not in server.log()
 

@@ -4,6 +4,7 @@ is tried, a bounded number of times, and the policy is never loaded in this proc
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from alertpolicy.engine.load.files import read_directory
 from alertpolicy.engine.model import Policy
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from tests.helpers import TESTDATA
+from tests.serve.fleet_support import SchoolsServer, trust_copy
 from tests.serve.support import (
     RELOAD_CHILD,
     ChildKiller,
@@ -30,6 +32,7 @@ from tests.serve.support import (
 
 GOOD = TESTDATA / "policies" / "eval-school"
 BAD = TESTDATA / "policies" / "unknown-user-group"
+SLOW = pytest.mark.slow
 
 pytestmark = [
     pytest.mark.slow,
@@ -122,16 +125,45 @@ def test_a_revision_compiled_while_its_summary_is_made_is_the_one_built_here() -
     assert len(compiled) == 1  # nothing is compiled for an invalid policy
 
 
-def test_a_stopped_service_leaves_no_parsed_files_behind(
-    start: Callable[..., Server], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param((), id="one process"),
+        pytest.param(("--workers", "2", "--state-dir", "none"), id="two workers", marks=SLOW),
+    ],
+)
+def test_a_service_stopped_by_sigterm_leaves_no_temporary_files_behind(
+    start: Callable[..., Server],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    options: tuple[str, ...],
 ) -> None:
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))  # where the server keeps its temporary files
-    server = start()
+    server = start(*options)
     before = server.revision()
     edit(server.policy, "Tom Teach", "Tom Edited")
     assert wait_until(lambda: server.revision() != before, seconds=30)
-    assert list(temp.glob("alertpolicy-parsed-*")), "the reload children kept what they parsed"
-    server.stop()
-    assert not list(temp.glob("alertpolicy-parsed-*"))
+    assert list(temp.glob("alertpolicy-*")), "the service keeps temporary files while it runs"
+    server.stop(signal.SIGTERM)
+    assert server.process.returncode == 0, server.log()  # a stop asked for is a clean exit
+    assert sorted(p.name for p in temp.iterdir()) == []
+
+
+@SLOW
+def test_a_service_of_schools_stopped_by_sigterm_leaves_no_temporary_files_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    schools = trust_copy(tmp_path / "policies")
+    server = SchoolsServer(tmp_path, "--policies", str(schools), "--state-dir", "none")
+    try:
+        server.wait_ready()
+        assert list(temp.glob("alertpolicy-builds-*")), "the schools' build cache is in use"
+    finally:
+        server.stop(signal.SIGTERM)
+    assert server.process.returncode == 0, server.log()
+    assert sorted(p.name for p in temp.iterdir()) == []
