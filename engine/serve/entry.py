@@ -73,15 +73,9 @@ def run(settings: ServeSettings, host: str, port: int) -> None:
             _run_workers(settings, sock, stack)
         else:
             stopped_by = _run_one(settings, sock)
-    _end_as_signalled(stopped_by)
-
-
-def _end_as_signalled(signals: list[int]) -> None:
-    """End the command as the signals that stopped the service ask, now that its
-    temporary folders are removed: Ctrl-C exits 130 (every time); SIGTERM, a stop asked
-    for, exits 0 as with several workers (uvicorn ended the process by raising it again,
-    which skipped every exit handler)."""
-    if signal.SIGINT in signals:
+    # The temporary folders are removed: Ctrl-C exits 130 (every time); SIGTERM, a stop
+    # asked for, exits 0, as with several workers.
+    if signal.SIGINT in stopped_by:
         raise KeyboardInterrupt
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -9,30 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.support import SMALL_SCHOOL, Server
+from tests.serve.support import SMALL_SCHOOL, Server, serving
 
 
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start servers on copies of policies (default small-school); all stopped at the end."""
-    servers: list[Server] = []
+    copies = itertools.count()
 
-    def starter(
-        *args: str, policy: Path = SMALL_SCHOOL, copy: bool = True, ready: bool = True
-    ) -> Server:
+    def make(*args: str, policy: Path = SMALL_SCHOOL, copy: bool = True) -> Server:
         target = policy
         if copy:
-            target = tmp_path / f"policy-{len(servers)}"
+            target = tmp_path / f"policy-{next(copies)}"
             shutil.copytree(policy, target, symlinks=True)
-        server = Server(tmp_path, target, *args)
-        servers.append(server)
-        if ready:
-            server.wait_ready()
-        return server
+        return Server(tmp_path, target, *args)
 
-    yield starter
-    for server in servers:
-        server.stop()
+    yield from serving(make)
 
 
 @pytest.fixture

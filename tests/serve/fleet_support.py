@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import ALERTPOLICY, REPO, TESTDATA, git
-from tests.serve.support import Server, free_port, incident
+from tests.serve.support import Server, free_port, incident, serving
 
 TRUST = TESTDATA / "schools" / "oakfield-trust"
 
@@ -62,18 +62,7 @@ class SchoolsServer(Server):
 def schools_servers(workdir: Path, *base: str) -> Iterator[Callable[..., SchoolsServer]]:
     """For a fixture: start services with ``base`` arguments and more (waiting until ready
     unless ``ready=False``); every one is stopped after the test."""
-    servers: list[SchoolsServer] = []
-
-    def starter(*args: str, ready: bool = True) -> SchoolsServer:
-        server = SchoolsServer(workdir, *base, *args)
-        servers.append(server)
-        if ready:
-            server.wait_ready()
-        return server
-
-    yield starter
-    for server in servers:
-        server.stop()
+    yield from serving(lambda *args: SchoolsServer(workdir, *base, *args))
 
 
 def tteach_chosen() -> dict[str, Any]:

@@ -10,9 +10,9 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -20,6 +20,7 @@ import pytest
 from tests.helpers import ALERTPOLICY, REPO, TESTDATA, incident
 
 SMALL_SCHOOL = TESTDATA / "policies" / "small-school"
+ServerT = TypeVar("ServerT", bound="Server")
 RELOAD_CHILD = "policy-reload"
 """The name reload children go by (``engine/serve/reloadchild.py``)."""
 
@@ -262,6 +263,23 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def serving(make: Callable[..., ServerT]) -> Iterator[Callable[..., ServerT]]:
+    """For a fixture: a starter of servers made by ``make`` (waiting until each is ready
+    unless ``ready=False``); every one is stopped after the test."""
+    servers: list[ServerT] = []
+
+    def starter(*args: str, ready: bool = True, **options: Any) -> ServerT:
+        server = make(*args, **options)
+        servers.append(server)
+        if ready:
+            server.wait_ready()
+        return server
+
+    yield starter
+    for server in servers:
+        server.stop()
 
 
 def fill(disk: Path) -> Path:
