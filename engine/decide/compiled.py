@@ -1,7 +1,8 @@
 """One policy revision compiled for deciding: the trigger index, durable-rules, and tables.
 
 Everything the routing rules (:mod:`alertpolicy.engine.rules`) can say ahead of an incident
-is worked out once per revision, by asking them: each rule's condition and trigger keys
+is worked out once per revision (or taken from the revision before it where what it
+depends on is equal), by asking them: each rule's condition and trigger keys
 (:mod:`.index`), who each rule notifies (split into the inactive, and the active per user
 group, with the class-restricted apart), each user's class restriction, the permission
 gate's answers (memoised as incidents ask), and the student group names the revision
@@ -42,47 +43,68 @@ class CompiledPolicy:
     when the revision is retired; it frees the ruleset and its facts.
     """
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, like: CompiledPolicy | None = None) -> None:
         self.policy = policy
         self.revision = policy.revision
-        self.index: TriggerIndex = index_triggers(rules.conditions(policy))
+        same_rules = like if like and _rules_key(like.policy) == _rules_key(policy) else None
+        self.index: TriggerIndex = (
+            same_rules.index if same_rules else index_triggers(rules.conditions(policy))
+        )
         """Which automatic alerts listen for which trigger keys."""
         self.trigger_keys: tuple[str, ...] = tuple(self.index.triggers)
         """Every trigger key the policy listens for, sorted: one durable fact each."""
         self._triggers: tuple[Trigger, ...] = tuple(self.index.triggers.values())
-        conditions = self.index.conditions
+        self.rule_ids: tuple[str, ...] = tuple(c.rule for c in self.index.conditions)
+        """Per rule number: the rule's id."""
+        self.fixed_reasons: Mapping[int, Reason] = (
+            same_rules.fixed_reasons
+            if same_rules
+            else {
+                rule: self.index.conditions[rule].reason(matched)
+                for rule, matched in self.index.fixed_matched.items()
+            }
+        )
+        """Per rule whose ``matched`` is the same whenever it fires: the reason it gives."""
         self.reasons: dict[tuple[int, rules.Matched], Reason] = {
-            (rule, matched): conditions[rule].reason(matched)
+            (rule, matched): self.fixed_reasons[rule]
             for rule, matched in self.index.fixed_matched.items()
         }
-        membership = rules.Membership(policy)  # only while compiling: its caches are large
+        """Every reason given so far, by (rule number, ``matched``)."""
         self.permissions = rules.Permissions(policy)
         self.group_names = rules.GroupNames(policy)
-        self.restrictions: Mapping[str, tuple[str, ...]] = {
-            uid: found
-            for uid in policy.users
-            if (found := rules.restriction_of(policy, uid)) is not None
-        }
+        self.restrictions: Mapping[str, tuple[str, ...]] = {}
         """The class restriction of each restricted user."""
-        self.alert_group_members: dict[str, tuple[str, ...]] = {
-            name: tuple(sorted(membership.alert_group_members(name)))
-            for name in policy.alert_groups
-        }
+        self.alert_group_members: Mapping[str, tuple[str, ...]] = {}
+        """The members of each alert group, sorted."""
         self.tables: tuple[NotifiedTable, ...] = ()
         """Who rules notify, each distinct set of people once: (active users by group,
         inactive users)."""
         self.rule_table: tuple[int, ...] = ()
         """Per rule: the number of its table in :attr:`tables` (rules notifying the same
         people share one)."""
-        self._notified_tables(membership)
-        self.rule_ids: tuple[str, ...] = tuple(c.rule for c in self.index.conditions)
-        """Per rule number: the rule's id."""
-        self.fixed_reasons: dict[int, Reason] = {
-            rule: self.reasons[(rule, matched)]
-            for rule, matched in self.index.fixed_matched.items()
-        }
-        """Per rule whose ``matched`` is the same whenever it fires: the reason it gives."""
+        self._people = _people_key(policy)
+        if same_rules and same_rules._people == self._people:
+            self.restrictions = same_rules.restrictions
+            self.alert_group_members = same_rules.alert_group_members
+            self.tables, self.rule_table = same_rules.tables, same_rules.rule_table
+        else:
+            self._whom()
         self.matcher = DurableMatcher(policy.revision or "unversioned", self.trigger_keys)
+
+    def _whom(self) -> None:
+        """Work out afresh who the rules and alert groups of the policy name."""
+        policy = self.policy
+        membership = rules.Membership(policy)  # only while compiling: its caches are large
+        self.restrictions = {
+            uid: found
+            for uid in policy.users
+            if (found := rules.restriction_of(policy, uid)) is not None
+        }
+        self.alert_group_members = {
+            name: tuple(sorted(membership.alert_group_members(name)))
+            for name in policy.alert_groups
+        }
+        self._notified_tables(membership)
 
     def _notified_tables(self, membership: rules.Membership) -> None:
         users = self.policy.users
@@ -151,6 +173,27 @@ class CompiledPolicy:
         self.close()
 
 
-def compile_policy(policy: Policy) -> CompiledPolicy:
-    """Load ``policy`` into a fresh durable-rules ruleset (one per revision)."""
-    return CompiledPolicy(policy)
+def compile_policy(policy: Policy, like: CompiledPolicy | None = None) -> CompiledPolicy:
+    """Load ``policy`` into a fresh durable-rules ruleset (one per revision).
+
+    With ``like`` (the revision serving, say), what ``policy`` shares with it is taken
+    from it rather than worked out again: the trigger index when the automatic alerts and
+    sub-categories are equal, and who the rules name when the people are too (an edit to
+    a name or a permission changes neither).  Only immutable values are shared.
+    """
+    return CompiledPolicy(policy, like)
+
+
+def _rules_key(policy: Policy) -> tuple[object, ...]:
+    """What the trigger index is made of: the rules, and the sub-categories' parents."""
+    return (policy.automatic_alerts, policy.category_parents)
+
+
+def _people_key(policy: Policy) -> tuple[object, ...]:
+    """What decides whom rules and alert groups name: each user's id, user group, whether
+    active and class restriction; each user group's restriction; the alert groups."""
+    return (
+        tuple((u.id, u.user_group, u.active, u.restricted_to) for u in policy.users.values()),
+        tuple((name, group.restricted_to) for name, group in policy.user_groups.items()),
+        policy.alert_groups,
+    )

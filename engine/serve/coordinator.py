@@ -304,9 +304,11 @@ class Coordinator:
             return None
 
     def _compile(self, policy: Policy) -> CompiledPolicy:
-        """``policy`` compiled, with the collector as tuned."""
+        """``policy`` compiled, with the collector as tuned, taking what it shares with
+        the serving revision from it."""
+        serving = self.serving.current
         with self.tuning.paused():
-            compiled = compile_policy(policy)
+            compiled = compile_policy(policy, like=serving.compiled if serving else None)
             self.tuning.settle()  # before the collector resumes, or it scans the revision
         return compiled
 
