@@ -109,7 +109,7 @@ def reference_decision(policy: Policy, incident: Incident) -> Decision:
         if sees == ():
             access = "none"
         recipients.append(
-            Recipient(user_id, user.name, user.email, access, tuple(reasons[user_id]), sees)
+            Recipient.reached(user_id, user.name, user.email, access, reasons[user_id], sees)
         )
         was_chosen = any(r.source in ("user", "alert_group") for r in reasons[user_id])
         gate_off = policy.settings.automatic_alert_permission == "none"

@@ -182,7 +182,7 @@ def _decide(routing: _Routing, student_groups: frozenset[str]) -> Decision:
         opens = may_open[user.user_group]
         sees = routing.sees(user_id) if restricted and user_id in restricted else None
         access = permissions.access(user_id, opens, sees)
-        recipients.append(Recipient(user_id, user.name, user.email, access, tuple(reasons), sees))
+        recipients.append(Recipient.reached(user_id, user.name, user.email, access, reasons, sees))
         chosen = user_id in routing.chosen
         for code in rules.recipient_warnings(policy.settings, chosen, opens, sees):
             warnings.append(recipient_warning(code, user, compiled.restrictions.get(user_id)))

@@ -1,8 +1,8 @@
 """A decision (SPEC section 3) as typed, immutable, sorted values.
 
-The small values a decision holds many of (reasons, withheld entries, warnings, missing
-permissions) are named tuples: a large incident's decision holds thousands, and tuples
-hash, compare and sort without calling back into Python.  :meth:`Decision.to_json_text`
+The values a decision holds many of (recipients, reasons, withheld entries, warnings,
+missing permissions) are named tuples: a large incident's decision holds thousands, and
+tuples hash, compare and sort without calling back into Python.  :meth:`Decision.to_json_text`
 writes the decision's JSON text directly, each reason's text remembered (a revision gives
 the same reasons to many recipients and many incidents).
 """
@@ -10,7 +10,7 @@ the same reasons to many recipients and many incidents).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby
@@ -70,12 +70,12 @@ class MissingPermission(NamedTuple):
     permission: str
 
 
-@dataclass(frozen=True, order=True)
-class Recipient:
+class Recipient(NamedTuple):
     """A user who receives the alert, how far they can open it, and every reason.
 
-    ``sees_students`` is set for a user restricted to some student groups (SPEC 7.2): the
-    incident's students they can see, sorted (possibly none); ``None`` for everyone else.
+    ``reasons`` are sorted, each once (:meth:`reached` makes them so).  ``sees_students``
+    is set for a user restricted to some student groups (SPEC 7.2): the incident's
+    students they can see, sorted (possibly none); ``None`` for everyone else.
     """
 
     user: str
@@ -85,11 +85,19 @@ class Recipient:
     reasons: tuple[Reason, ...]
     sees_students: tuple[str, ...] | None = None
 
-    def __post_init__(self) -> None:
-        reasons = self.reasons
-        object.__setattr__(
-            self, "reasons", _sorted_distinct(reasons) if len(reasons) > 1 else tuple(reasons)
-        )
+    @classmethod
+    def reached(
+        cls,
+        user: str,
+        name: str,
+        email: str,
+        access: Access,
+        reasons: Sequence[Reason],
+        sees_students: tuple[str, ...] | None = None,
+    ) -> Recipient:
+        """The recipient reached for every one of ``reasons`` (repeats allowed)."""
+        distinct = _sorted_distinct(reasons) if len(reasons) > 1 else tuple(reasons)
+        return cls(user, name, email, access, distinct, sees_students)
 
     def to_json(self) -> dict[str, Any]:
         """The recipient as in SPEC section 3."""

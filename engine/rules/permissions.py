@@ -37,6 +37,8 @@ class Permissions:
         self.mode = policy.settings.automatic_alert_permission
         self._lacking: dict[str, dict[str, tuple[str, ...]]] = {}
         self._alert_categories: dict[str, frozenset[str]] = {}
+        self._gates: dict[tuple[str, tuple[str, ...]], Missing | None] = {}
+        self._opens: dict[tuple[str, tuple[str, ...]], bool] = {}
 
     def granted(self, user_group: str, category: str) -> frozenset[str]:
         """The category permissions ``user_group`` has on ``category``."""
@@ -61,7 +63,17 @@ class Permissions:
 
     def gate(self, user_group: str, categories: Sequence[str]) -> Missing | None:
         """``None`` if automatic alerts may reach ``user_group``'s users for an incident in
-        ``categories`` (sorted, distinct), else every permission it lacks (SPEC 4.2, 7.3)."""
+        ``categories`` (sorted, distinct), else every permission it lacks (SPEC 4.2, 7.3).
+
+        Remembered per user group and categories: incidents ask the same again and again.
+        """
+        key = (user_group, tuple(categories))
+        if key in self._gates:
+            return self._gates[key]
+        found = self._gates[key] = self._gate(user_group, key[1])
+        return found
+
+    def _gate(self, user_group: str, categories: tuple[str, ...]) -> Missing | None:
         if self.mode == "none":
             return None
         missing = tuple(
@@ -89,6 +101,13 @@ class Permissions:
         """Whether ``user_group``'s users may open an incident in ``categories`` (given the
         key): ``view_incidents`` on its categories and both student system permissions
         (SPEC 4.3; the categories judged as ``every_category`` when the gate is off)."""
+        key = (user_group, tuple(categories))
+        found = self._opens.get(key)
+        if found is None:
+            found = self._opens[key] = self._may_open(user_group, key[1])
+        return found
+
+    def _may_open(self, user_group: str, categories: tuple[str, ...]) -> bool:
         views = ["view_incidents" in self.granted(user_group, c) for c in categories]
         may_view = any(views) if self.mode == "any_category" else all(views)
         system = self.policy.user_groups[user_group].system_permissions
