@@ -43,6 +43,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """A new connection: its first request line must arrive in time."""
         super().connection_made(transport)
+        self.transport = WritesJoined(transport, self.loop)  # type: ignore[assignment]
         self._head_since = self.loop.time()
         connections = self._open.get(self.loop)
         if connections is None:
@@ -135,3 +136,37 @@ def set_header_limits(max_header_bytes: int, header_timeout: float) -> None:
     uvicorn builds the protocol itself, in each worker process)."""
     LimitedHttpProtocol.max_header_bytes = max_header_bytes
     LimitedHttpProtocol.header_timeout = header_timeout
+
+
+class WritesJoined:
+    """A connection's transport whose writes in one turn of the event loop leave as one.
+
+    uvicorn writes a response's head and its body apart, each a system call of its own;
+    joined, an answer costs one.  Everything but writing and closing is the transport's.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` with whatever else is written before the event loop turns."""
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(data)
+
+    def _flush(self) -> None:
+        if self._held:
+            data = b"".join(self._held)
+            self._held.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        """Send what is held, then close the connection."""
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
