@@ -82,14 +82,16 @@ def run(settings: ServeSettings, host: str, port: int) -> None:
 def _folders(settings: ServeSettings, stack: ExitStack) -> ServeSettings:
     """``settings`` with the folders the service keeps while it runs: the mirror of
     ``--policy-git`` (in the state directory, so that a restart starts from it) and,
-    for many schools, the cache of built revisions its workers share."""
+    for many schools or several workers, the cache of built revisions the workers share
+    (each revision is then parsed and checked once, not once per worker)."""
     if settings.policy_git is not None and settings.git_mirror is None:
         state = settings.state_dir
         if state is None:
             state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-")))
         mirror = mirror_folder(state, source_url(settings.policy_git), settings.git_ref)
         settings = dataclasses.replace(settings, git_mirror=mirror)
-    if settings.policies_dir is not None and settings.build_cache is None:
+    shared = settings.policies_dir is not None or settings.workers > 1
+    if shared and settings.build_cache is None:
         cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-builds-"))
         settings = dataclasses.replace(settings, build_cache=Path(cache))
     return settings

@@ -95,12 +95,14 @@ def descendants(root: int, name: str | None = None) -> set[int]:
 
 
 class ChildKiller:
-    """Kills every reload child of ``root`` it sees (as the OOM killer would), up to
-    ``limit`` of them, from a thread of its own; :attr:`killed` lists them."""
+    """Watches the reload children of ``root`` from a thread of its own: :attr:`seen`
+    lists every one it saw, and it kills (as the OOM killer would) up to ``limit`` of
+    them, listed in :attr:`killed` (``limit=0``: it only watches)."""
 
     def __init__(self, root: int, limit: int) -> None:
         self.root = root
         self.limit = limit
+        self.seen: set[int] = set()
         self.killed: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -114,10 +116,11 @@ class ChildKiller:
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._stop.is_set() and len(self.killed) < self.limit:
-            for pid in descendants(self.root, RELOAD_CHILD) - set(self.killed):
+        while not self._stop.is_set():
+            for pid in descendants(self.root, RELOAD_CHILD) - self.seen:
+                self.seen.add(pid)
                 if len(self.killed) >= self.limit:  # two workers' children may be seen at once
-                    break
+                    continue
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -20,7 +20,15 @@ from openapi_spec_validator import validate as validate_openapi
 from alertpolicy.engine.serve.app import Service, create_app
 from alertpolicy.engine.serve.settings import ServeSettings
 from tests.helpers import ALERTPOLICY, REPO, TESTDATA
-from tests.serve.support import SMALL_SCHOOL, Server, edit, free_port, incident, wait_until
+from tests.serve.support import (
+    SMALL_SCHOOL,
+    ChildKiller,
+    Server,
+    edit,
+    free_port,
+    incident,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -372,6 +380,19 @@ def test_two_workers_serve_decisions(start: Callable[..., Server]) -> None:
     assert wait_until(lambda: server.every_worker_serves(server_revision(server), 2))
     decision = server.decide(incident("small-school-bullying")).json()
     assert decision["recipients"][0]["name"] == "Jane Workers"
+
+
+def test_two_workers_build_a_changed_policy_in_one_reload_child(
+    start: Callable[..., Server],
+) -> None:
+    server = start("--workers", "2", "--debounce-ms", "100")
+    with ChildKiller(server.process.pid, limit=0) as children:
+        edit(server.policy, "Jane Smith", "Jane Once")
+        assert wait_until(lambda: server.every_worker_serves(server_revision(server), 2))
+    # One child parsed and checked the edit; the other worker read what it built.
+    assert len(children.seen) == 1
+    decision = server.decide(incident("small-school-bullying")).json()
+    assert decision["recipients"][0]["name"] == "Jane Once"
 
 
 def test_sighup_with_workers_reloads_every_worker_unless_the_policy_is_broken(
