@@ -114,12 +114,18 @@ class Recipient(NamedTuple):
 
     def to_json_text(self) -> str:
         """:meth:`to_json` as compact JSON text."""
+        parts: list[str] = []
+        self.write_json(parts)
+        return "".join(parts)
+
+    def write_json(self, parts: list[str]) -> None:
+        """Append the pieces of :meth:`to_json_text` to ``parts``."""
         sees = self.sees_students
-        seen = "" if sees is None else f',"sees_students":[{",".join(map(_text, sees))}]'
-        return (
+        parts += (
             f'{{"user":{_text(self.user)},"name":{_text(self.name)},"email":'
-            f'{_text(self.email)},"access":{_text(self.access)},"reasons":['
-            f"{','.join([_reason_text(r) for r in self.reasons])}]{seen}}}"
+            f'{_text(self.email)},"access":{_text(self.access)},"reasons":[',
+            ",".join([_reason_text(r) for r in self.reasons]),
+            "]}" if sees is None else f'],"sees_students":[{",".join(map(_text, sees))}]}}',
         )
 
 
@@ -285,28 +291,22 @@ class Decision:
         """:meth:`to_json` as compact JSON text, as the service answers (without writing the
         whole decision as dictionaries first)."""
         rejection = _dumps(self.rejection.to_json()) if self.rejection else "null"
-        # One join over every part: a large decision's text is megabytes, copied once.
+        # Every piece goes into one list joined once: a large decision's text is megabytes.
         parts = [
             f'{{"incident":{_dumps(self.incident)},"policy_revision":'
             f'{_dumps(self.policy_revision)},"accepted":{_dumps(self.accepted)},'
             f'"rejection":{rejection},"recipients":['
         ]
-        _listed(parts, [r.to_json_text() for r in self.recipients])
+        for number, recipient in enumerate(self.recipients):
+            if number:
+                parts.append(",")
+            recipient.write_json(parts)
         parts.append('],"withheld":[')
-        _listed(parts, _withheld_texts(self.withheld))
+        _write_withheld(parts, self.withheld)
         parts.append('],"warnings":[')
-        _listed(parts, [w.to_json_text() for w in self.warnings])
+        parts.append(",".join([w.to_json_text() for w in self.warnings]))
         parts.append("]}")
         return "".join(parts)
-
-
-def _listed(parts: list[str], items: list[str]) -> None:
-    """Append ``items`` to ``parts`` with a comma between each two."""
-    if items:
-        parts.append(items[0])
-        for item in items[1:]:
-            parts.append(",")
-            parts.append(item)
 
 
 _text = encode_basestring
@@ -319,20 +319,20 @@ def _sorted_distinct(items: Iterable[_Item]) -> tuple[_Item, ...]:
     return tuple([item for item, _ in groupby(sorted(items))])
 
 
-def _withheld_texts(withheld: tuple[Withheld, ...]) -> list[str]:
-    """Each entry's :meth:`Withheld.to_json` as compact JSON text, the parts entries share
-    looked up by identity (a decision's entries share their permission lists, which hash
-    slowly)."""
-    texts = []
+def _write_withheld(parts: list[str], withheld: tuple[Withheld, ...]) -> None:
+    """Append each entry's :meth:`Withheld.to_json` as compact JSON text to ``parts``,
+    comma-separated; the parts entries share looked up by identity (a decision's entries
+    share their permission lists, which hash slowly)."""
     known: dict[tuple[object, ...], tuple[str, str, str]] = {}
+    comma = ""
     for entry in withheld:
         _, source, reason, alert_group, rule, missing, restricted_to = entry
         key = (source, reason, alert_group, rule, id(missing), id(restricted_to))
-        parts = known.get(key)
-        if parts is None:
-            parts = known[key] = _withheld_parts(entry[1:])
+        shared = known.get(key)
+        if shared is None:
+            shared = known[key] = _withheld_parts(entry[1:])
         user = _text(entry.user)
         # JSON escapes each character on its own: the message is the user's escaped id
         # (without its closing quote) followed by the escaped rest (without its opening one).
-        texts.append(f'{{"user":{user},{parts[0]}"message":{user[:-1]}{parts[2]}}}')
-    return texts
+        parts += (comma, '{"user":', user, ",", shared[0], '"message":', user[:-1], shared[2], "}")
+        comma = ","
