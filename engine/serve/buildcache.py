@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import tempfile
 import time
@@ -23,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from alertpolicy.engine.load.files import PolicySource, revision_of
+
+log = logging.getLogger("alertpolicy.serve")
 
 KEEP_SECONDS = 600.0
 """How long an answer is kept after it was last written or read."""
@@ -71,16 +74,30 @@ class BuildCache:
         return None
 
     def put(self, key: str, data: bytes) -> None:
-        """Keep ``data`` under ``key`` (written whole, then renamed into place)."""
+        """Keep ``data`` under ``key`` (written whole, then renamed into place).  Where it
+        cannot be written (a full disk), nothing is kept: the other workers build it."""
         self._prune()
-        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".", delete=False) as out:
-            out.write(data)
-        os.replace(out.name, self.folder / f"{key}.pickle")
+        temporary: str | None = None
+        try:
+            with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".", delete=False) as out:
+                temporary = out.name
+                out.write(data)
+            os.replace(temporary, self.folder / f"{key}.pickle")
+        except OSError as error:
+            log.warning("a built revision could not be kept for the other workers: %s", error)
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
 
     @contextlib.contextmanager
     def building(self, key: str) -> Iterator[None]:
-        """Hold ``key``'s lock: another process building it waits for this one."""
-        descriptor = os.open(self.folder / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        """Hold ``key``'s lock: another process building it waits for this one (where the
+        lock cannot be made, a full disk, each builds it alone)."""
+        try:
+            descriptor = os.open(self.folder / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            yield
+            return
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             yield

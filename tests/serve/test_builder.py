@@ -17,6 +17,7 @@ from alertpolicy.engine.decide.compiled import CompiledPolicy, compile_policy
 from alertpolicy.engine.errors import PolicyError, ReloadWorkerFailed
 from alertpolicy.engine.load.files import read_directory
 from alertpolicy.engine.model import Policy
+from alertpolicy.engine.serve.buildcache import BuildCache
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from tests.helpers import TESTDATA
 from tests.serve.fleet_support import SchoolsServer, trust_copy
@@ -26,6 +27,7 @@ from tests.serve.support import (
     Server,
     descendants,
     edit,
+    fill,
     wait_until,
     watch_list_policy,
 )
@@ -55,6 +57,16 @@ def test_an_invalid_policy_raises_every_error_located() -> None:
         load_policy(BAD)
     assert raised.value.problems == here.value.problems
     assert raised.value.problems[0].location is not None
+
+
+def test_a_full_disk_keeps_nothing_for_the_other_workers_and_the_revision_still_builds(
+    small_disk: Path,
+) -> None:
+    fill(small_disk)
+    builder = RevisionBuilder(cache=BuildCache(small_disk))
+    candidate = builder.build(read_directory(GOOD))
+    assert candidate.policy == load_policy(GOOD)
+    assert not list(small_disk.glob("*.pickle")) and not list(small_disk.glob(".*"))
 
 
 def test_a_killed_child_is_retried_in_a_new_one(tmp_path: Path) -> None:
