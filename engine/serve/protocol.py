@@ -7,6 +7,9 @@ subclass answers 431 when the request line and headers exceed ``max_header_bytes
 or the request's first byte arrived (an idle keep-alive connection is uvicorn's to
 close).  The clock is kept without a timer per request: each connection notes when its
 head began, and one sweep per event loop, every :data:`SWEEP_SECONDS`, refuses the late.
+
+Each connection's writes in one turn of the event loop leave in one system call
+(:class:`WritesJoined`): uvicorn writes a response's head and body apart.
 """
 
 from __future__ import annotations
