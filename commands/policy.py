@@ -53,13 +53,16 @@ def check(
     from alertpolicy.engine.load.files import label_of
     from alertpolicy.engine.serve.tuning import collector_paused
 
-    def shown(report: CheckReport, label: str) -> dict[str, object]:
-        """Print ``report`` as text or annotations; its JSON object (printed by the caller)."""
+    def shown(report: CheckReport, label: str) -> dict[str, object] | None:
+        """Print ``report`` as text or annotations; with ``--format json``, its JSON object
+        instead (printed by the caller)."""
         if fmt == "github":
             click.echo("\n".join(check_annotations(report, label, strict)))
         elif fmt == "text":
             click.echo("\n".join(check_lines(report, label, strict, output_style())))
-        return check_json(report, label, strict)
+        else:
+            return check_json(report, label, strict)
+        return None
 
     schools = chosen_schools(policies_dir, school)
     if schools is not None:
@@ -69,7 +72,9 @@ def check(
             with collector_paused():
                 found = check_school(policies, name)
             failed = failed or found.failed(strict)
-            reports.append({"school": name, **shown(found, label_of(policies / name) + "/")})
+            answer = shown(found, label_of(policies / name) + "/")
+            if answer is not None:
+                reports.append({"school": name, **answer})
         if fmt == "json":
             emit_json(reports[0] if school else {"ok": not failed, "schools": reports})
         sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
@@ -79,7 +84,7 @@ def check(
     with collector_paused():  # the policy lives until the command exits: no collections
         report = check_directory(target)
     answer = shown(report, label_of(target).rstrip("/") + "/")
-    if fmt == "json":
+    if answer is not None:
         emit_json(answer)
     sys.exit(EXIT_FINDINGS if report.failed(strict) else EXIT_OK)
 
