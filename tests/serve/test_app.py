@@ -28,6 +28,7 @@ from tests.serve.support import (
     free_port,
     incident,
     wait_until,
+    watch_list_policy,
 )
 
 pytestmark = pytest.mark.slow
@@ -383,12 +384,15 @@ def test_two_workers_serve_decisions(start: Callable[..., Server]) -> None:
 
 
 def test_two_workers_build_a_changed_policy_in_one_reload_child(
-    start: Callable[..., Server],
+    start: Callable[..., Server], tmp_path: Path
 ) -> None:
-    server = start("--workers", "2", "--debounce-ms", "100")
+    # A policy whose reload child lives long enough to be seen by a watcher polling /proc.
+    policy = watch_list_policy(tmp_path / "watched")
+    server = start("--workers", "2", "--debounce-ms", "100", policy=policy, copy=False)
     with ChildKiller(server.process.pid, limit=0) as children:
         edit(server.policy, "Jane Smith", "Jane Once")
-        assert wait_until(lambda: server.every_worker_serves(server_revision(server), 2))
+        edited = server_revision(server)
+        assert wait_until(lambda: server.every_worker_serves(edited, 2), seconds=60)
     # One child parsed and checked the edit; the other worker read what it built.
     assert len(children.seen) == 1
     decision = server.decide(incident("small-school-bullying")).json()
