@@ -130,7 +130,7 @@ def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None
         else:
             found.append(index)
             reasons_of[table].append(reason)
-    gates: dict[str, Missing | None] = {}
+    gate, categories = compiled.permissions.gate, routing.categories
     reasons, withheld, rule_ids = routing.reasons, routing.withheld, compiled.rule_ids
     new, why = tuple.__new__, "missing_permission"  # the named tuple's own __new__ is slower
     for table, indexes in by_table.items():
@@ -141,10 +141,7 @@ def _route_automatic(routing: _Routing, fired: dict[int, rules.Matched]) -> None
                 withheld.append(_Held(inactive, "automatic_alert", "inactive", rule=rule))
         given = reasons_of[table]
         for group, free, restricted in active:
-            if group in gates:
-                missing = gates[group]
-            else:
-                missing = gates[group] = compiled.permissions.gate(group, routing.categories)
+            missing = gate(group, categories)  # remembered by the permissions
             if missing is not None:
                 named = free + restricted
                 for index in indexes:
@@ -173,13 +170,10 @@ def _decide(routing: _Routing, student_groups: frozenset[str]) -> Decision:
     policy, permissions = compiled.policy, compiled.permissions
     recipients: list[Recipient] = []
     warnings: list[DecisionWarning] = []
-    may_open: dict[str, bool] = {}
     restricted = compiled.restrictions
     for user_id in sorted(routing.reasons):  # sorted, so the decision's own sort is cheap
         user, reasons = policy.users[user_id], routing.reasons[user_id]
-        if user.user_group not in may_open:
-            may_open[user.user_group] = permissions.may_open(user.user_group, routing.categories)
-        opens = may_open[user.user_group]
+        opens = permissions.may_open(user.user_group, routing.categories)
         sees = routing.sees(user_id) if restricted and user_id in restricted else None
         access = permissions.access(user_id, opens, sees)
         recipients.append(Recipient.reached(user_id, user.name, user.email, access, reasons, sees))

@@ -12,7 +12,8 @@ on (:mod:`.serving`).
 
 A candidate that passes every check but trips the guard is *held*: the serving revision
 stays, the held one is reported, and it is served only when accepted by name
-(:meth:`Coordinator.accept`), or replaced by a later revision that passes.  The last
+(:meth:`Coordinator.accept`), or replaced by a later revision that passes (when the guard
+compares, and against what: :mod:`.guarding`).  The last
 accepted revision is kept in the state directory (:mod:`.state`), so a restart compares
 against it too.  When the engine of the serving revision fails, that revision is rebuilt
 in the background (:mod:`.repair`) and nothing is served meanwhile.
@@ -23,12 +24,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
-from alertpolicy.engine.audit.guard import DEFAULT_MAX_ROUTE_LOSS, compare_coverage
+from alertpolicy.engine.audit.guard import DEFAULT_MAX_ROUTE_LOSS
 from alertpolicy.engine.decide.compiled import CompiledPolicy, compile_policy
 from alertpolicy.engine.errors import (
     EngineError,
@@ -41,6 +42,7 @@ from alertpolicy.engine.load.files import PolicySource, revision_of
 from alertpolicy.engine.model import Policy
 from alertpolicy.engine.serve.builder import RevisionBuilder
 from alertpolicy.engine.serve.clock import utc_now
+from alertpolicy.engine.serve.guarding import ReloadGuard
 from alertpolicy.engine.serve.origin import DirectoryOrigin, Origin
 from alertpolicy.engine.serve.revision import Candidate, Held, ReloadOutcome, Revision
 from alertpolicy.engine.serve.serving import Serving
@@ -74,8 +76,8 @@ class Coordinator:
     ) -> None:
         self.origin: Origin = DirectoryOrigin(origin) if isinstance(origin, Path) else origin
         self.builder = builder
-        self.max_route_loss = max_route_loss
         self.accepted = accepted
+        self.guard = ReloadGuard(builder, max_route_loss, accepted)
         self.tuning = tuning
         self.serving = Serving()
         self._held: Held | None = None
@@ -124,10 +126,10 @@ class Coordinator:
         with self._reload_lock:
             at = utc_now()
             try:
-                source = source or self._read()
+                source = source or self.origin.read()
                 candidate = self.builder.build(source)
             except (PolicyError, ReloadWorkerFailed) as error:
-                kept = self._kept(None, source.label if source else self._label())
+                kept = self.guard.kept(None, source.label if source else self.origin.label)
                 if not fall_back or kept is None:
                     raise
                 problems = error.problems if isinstance(error, PolicyError) else ()
@@ -135,10 +137,10 @@ class Coordinator:
                 outcome = dataclasses.replace(outcome, ok=False, errors=problems)
                 self._tell(outcome)
                 return outcome
-            kept = self._kept(candidate, candidate.label)
+            kept = self.guard.kept(candidate, candidate.label)
             held = None
             if kept is not None:
-                reasons, candidate = self._compare(kept, candidate)
+                reasons, candidate = self.guard.compare(kept, candidate, self.serving.current)
                 if reasons:
                     held = Held(candidate, reasons, at)
             outcome = self._apply(kept if held and kept else candidate, at, "start")
@@ -170,7 +172,7 @@ class Coordinator:
             at = utc_now()
             how = "forced" if force else "reload"
             try:
-                outcome = self._next(self._read(), at, force)
+                outcome = self._next(self.origin.read(), at, force)
             except PolicyError as error:
                 outcome = self._failed(at, how, error.problems)
             except ReloadWorkerFailed as error:
@@ -226,12 +228,6 @@ class Coordinator:
 
     # ---------------------------------------------------------------- the steps
 
-    def _label(self) -> str:
-        return self.origin.label
-
-    def _read(self) -> PolicySource:
-        return self.origin.read()
-
     def _next(self, source: PolicySource, at: datetime, force: bool) -> ReloadOutcome:
         how = "forced" if force else "reload"
         wanted = revision_of(source)
@@ -247,11 +243,11 @@ class Coordinator:
         # A revision that will be compared with the one serving is summarised as it is
         # built, in the same child (not built again later for its summary), while this
         # process compiles it: most candidates are served.
-        guarded = serving is not None and self.max_route_loss is not None
+        guarded = serving is not None and self.guard.on
         meanwhile = self._compile if guarded else None
         built = self.builder.build(source, guarded, meanwhile)
         try:
-            reasons, candidate = self._guard(serving, built)
+            reasons, candidate = self.guard.check(serving, built)
         except BaseException:
             self._drop_compiled(built)
             raise
@@ -261,47 +257,6 @@ class Coordinator:
             current = serving.revision if serving else None
             return ReloadOutcome(True, at, current, held=self._held, how=how)
         return self._apply(candidate, at, how)
-
-    def _guard(
-        self, serving: Revision | None, candidate: Candidate
-    ) -> tuple[tuple[Problem, ...], Candidate]:
-        """Why ``candidate`` must be held instead of replacing ``serving`` (none: serve)."""
-        if serving is None or candidate.revision == serving.revision:
-            return (), candidate
-        if self.accepted is not None and self.accepted.revision() == candidate.revision:
-            return (), candidate  # accepted already: by an operator, or a sibling's guard
-        return self._compare(serving.candidate, candidate)
-
-    def _compare(
-        self, serving: Candidate, candidate: Candidate
-    ) -> tuple[tuple[Problem, ...], Candidate]:
-        """Why ``candidate`` must be held against ``serving`` (none: it may serve), and
-        ``candidate`` with its coverage summary (made now if it had none)."""
-        if self.max_route_loss is None:
-            return (), candidate
-        serving, candidate = self.builder.summarised(serving, candidate)
-        current = self.serving.current
-        if current is not None and current.candidate.revision == serving.revision:
-            current.candidate.coverage = serving.coverage  # kept for the next comparison
-        if serving.coverage is None or candidate.coverage is None:
-            return (), candidate
-        reasons = compare_coverage(serving.coverage, candidate.coverage, self.max_route_loss)
-        return reasons, candidate
-
-    def _kept(self, candidate: Candidate | None, label: str) -> Candidate | None:
-        """The kept revision, built, when there is one and it is not ``candidate``."""
-        if self.accepted is None:
-            return None
-        source = self.accepted.load(label)
-        if source is None or (candidate and revision_of(source) == candidate.revision):
-            return None
-        if candidate and self.max_route_loss is None:
-            return None
-        try:
-            return self.builder.build(source)
-        except (PolicyError, ReloadWorkerFailed) as error:
-            log.warning("the kept revision cannot be loaded; ignoring it: %s", error)
-            return None
 
     def _compile(self, policy: Policy) -> CompiledPolicy:
         """``policy`` compiled, with the collector as tuned, taking what it shares with
@@ -343,11 +298,8 @@ class Coordinator:
         """Record ``outcome`` and tell every subscriber, in order (caller holds the lock)."""
         self._last = outcome
         serving = self.serving.current
-        for subscriber in self._iter_subscribers():
+        for subscriber in list(self._subscribers):
             try:
                 subscriber(outcome, serving)
             except Exception:  # a reporting failure must never undo or hide a reload
                 log.exception("a reload subscriber failed")
-
-    def _iter_subscribers(self) -> Iterator[Subscriber]:
-        yield from list(self._subscribers)
