@@ -1,9 +1,10 @@
 """``alertpolicy serve``'s entry point: the process-wide choices, then uvicorn.
 
 Here, and in a worker's entry point (:func:`.workers.worker_app`), and nowhere else, the
-service decides what is process-wide: the log format, the garbage collector's tuning
-(:mod:`.tuning`), the header limits of every connection, and starting the forkserver
-that reload children come from (:mod:`.builder`) before any thread exists.  Everything
+service decides what is process-wide: the log format, the tuning of the garbage
+collector and of the C allocator (:mod:`.tuning`), the header limits of every connection,
+and starting the forkserver that reload children come from (:mod:`.builder`) before any
+thread exists.  Everything
 that can be refused is refused before the service listens, with a message and exit code
 2: an invalid policy, a port in use, an unreadable token file, an unusable state
 directory.
@@ -38,7 +39,7 @@ from alertpolicy.engine.serve.routes import MULTIPROCESS_ENV
 from alertpolicy.engine.serve.settings import ServeSettings
 from alertpolicy.engine.serve.sockets import listening_socket
 from alertpolicy.engine.serve.state import AcceptedStore
-from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING
+from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING, tune_for_deciding
 from alertpolicy.engine.serve.workers import Workers
 
 log = logging.getLogger("alertpolicy.serve")
@@ -124,6 +125,7 @@ def _run_one(settings: ServeSettings, sock: socket) -> list[int]:
     except BaseException:
         service.close()
         raise
+    tune_for_deciding()
     config = _uvicorn_config(settings, create_app(service), lifespan="on")
     log.info("serving on %s:%d", *sock.getsockname()[:2])
     server = _Server(config)

@@ -10,10 +10,19 @@ objects are skipped by collections and still freed by reference counting.
 Library code never changes this process-wide state itself: it calls the
 :class:`HeapTuning` it was given, and only an entry point (``alertpolicy serve``, a
 worker process, a reload child, the CLI) passes :data:`COLLECTOR_TUNING`.
+
+A process that answers decisions is tuned once more by its entry point
+(:func:`tune_for_deciding`).  A decision builds many short-lived containers and no
+cycles, and the largest answers are megabytes of text: with the collector's default
+thresholds, one large decision ran several collections that found nothing; with
+glibc's default (adaptive) malloc thresholds, the memory of each large answer was handed
+back to the kernel and faulted in again for the next.  ``docs/performance.md`` has the
+figures.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -47,3 +56,28 @@ NO_TUNING = HeapTuning()
 """Leave the collector alone (library default, tests)."""
 COLLECTOR_TUNING = HeapTuning(paused=collector_paused, settle=gc.freeze)
 """Pause the collector while building, freeze what was built (entry points only)."""
+
+
+DECIDING_THRESHOLDS = (20_000, 10, 10)
+"""The cyclic collector's thresholds in a process answering decisions: a young
+collection once 20,000 more containers are alive than at the last one, where the
+default (700) ran several during each large decision; the older generations as by
+default.  Much higher made the rare collection long enough to be a large decision's
+slowest moment."""
+MALLOC_KEEPS = 32 << 20
+"""Allocations up to this size come from the heap, and twice this much free memory is
+kept at its top before it is given back: the ceiling glibc's own adaptive thresholds
+climb to, set from the start and kept."""
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
+
+
+def tune_for_deciding() -> None:
+    """Tune this process for answering decisions: the collector's thresholds, and where
+    the C library allocates large answers.  For entry points that serve only."""
+    gc.set_threshold(*DECIDING_THRESHOLDS)
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: its own allocator is left as it is
+        return
+    mallopt(_M_MMAP_THRESHOLD, MALLOC_KEEPS)
+    mallopt(_M_TRIM_THRESHOLD, 2 * MALLOC_KEEPS)

@@ -1,0 +1,59 @@
+"""A serving process is tuned for large answers: it keeps the memory they need."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.serve.support import SMALL_SCHOOL, Server, descendants, incident
+from tests.serve.test_protocol import read_answers, request
+
+pytestmark = pytest.mark.slow
+
+
+def many_reasons_policy(target: Path, rules: int = 3000) -> Path:
+    """The small school where ``rules`` automatic alerts on Bullying each reach the DSLs
+    and the pastoral team: a Bullying incident's answer is about a megabyte of reasons."""
+    shutil.copytree(SMALL_SCHOOL, target)
+    lines = ["automatic_alerts:"]
+    lines += [
+        f"  - {{id: bullying-{n}, notify: {{users: [jsmith, pdavies, mokafor, rbrown]}}, "
+        "when: {categories: [Bullying]}}"
+        for n in range(rules)
+    ]
+    (target / "bullying-lists.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_large_answers_do_not_fault_their_memory_in_again_each_time(
+    start: Callable[..., Server], tmp_path: Path, workers: int
+) -> None:
+    policy = many_reasons_policy(tmp_path / "policy")
+    server = start("--log-level", "warning", "--workers", str(workers), policy=policy)
+    processes = {server.process.pid} | descendants(server.process.pid)
+    body = json.dumps(incident("small-school-bullying")).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+        conn.sendall(request(body))
+        [(_, answer)] = read_answers(conn, 1)
+        assert len(answer) > 1_000_000
+        before = minor_faults(processes)
+        for _ in range(20):
+            conn.sendall(request(body))
+            [(status, again)] = read_answers(conn, 1)
+            assert (status, again) == (b"HTTP/1.1 200 OK", answer)
+        faults = minor_faults(processes) - before
+    # An answer's text alone spans about 250 pages; faulting them in again each time
+    # (the C library's default) is thousands over 20 answers, whichever worker answers.
+    assert faults < 20 * 50, f"{faults} page faults for 20 answers"
+
+
+def minor_faults(processes: set[int]) -> int:
+    """How many minor page faults ``processes`` have taken (``/proc/PID/stat``, field 10)."""
+    stats = (Path(f"/proc/{pid}/stat").read_text() for pid in processes)
+    return sum(int(stat.rsplit(")", 1)[1].split()[7]) for stat in stats)
