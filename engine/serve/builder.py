@@ -29,7 +29,6 @@ import logging
 import multiprocessing
 import os
 import pickle
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +45,7 @@ from alertpolicy.engine.serve import reloadchild
 from alertpolicy.engine.serve.buildcache import BuildCache, build_key
 from alertpolicy.engine.serve.childpipe import Frames, stop_child, why_ended
 from alertpolicy.engine.serve.revision import Candidate
+from alertpolicy.engine.serve.scratch import ScratchFolder
 from alertpolicy.engine.serve.tuning import NO_TUNING, HeapTuning
 
 log = logging.getLogger("alertpolicy.reload")
@@ -117,21 +117,21 @@ class RevisionBuilder:
         self.on_child_failure = on_child_failure
         self.cache = cache
         self._context = reload_context()
-        self._parsed: tempfile.TemporaryDirectory[str] | None = None
+        self._parsed: ScratchFolder | None = None
 
     def close(self) -> None:
         """Remove the files reload children parsed (a later build parses afresh)."""
         parsed, self._parsed = self._parsed, None
         if parsed is not None:
-            parsed.cleanup()
+            parsed.remove()
 
     def _parse_folder(self) -> Path:
         """The folder where reload children keep the files they parsed, for the next
         (:mod:`alertpolicy.engine.load.parsecache`): made when first needed, removed by
         :meth:`close` (or with this builder)."""
         if self._parsed is None:
-            self._parsed = tempfile.TemporaryDirectory(prefix="alertpolicy-parsed-")
-        return Path(self._parsed.name)
+            self._parsed = ScratchFolder("parsed")
+        return self._parsed.path
 
     def build(
         self,

@@ -16,10 +16,8 @@ import dataclasses
 import logging
 import os
 import signal
-import tempfile
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from socket import socket
 from types import FrameType
 
@@ -36,6 +34,7 @@ from alertpolicy.engine.serve.logs import configure_logging
 from alertpolicy.engine.serve.origin import DirectoryOrigin, GitOrigin, Origin
 from alertpolicy.engine.serve.protocol import LimitedHttpProtocol, set_header_limits
 from alertpolicy.engine.serve.routes import MULTIPROCESS_ENV
+from alertpolicy.engine.serve.scratch import ScratchFolder, remove_abandoned
 from alertpolicy.engine.serve.settings import ServeSettings
 from alertpolicy.engine.serve.sockets import listening_socket
 from alertpolicy.engine.serve.state import AcceptedStore
@@ -57,6 +56,8 @@ def run(settings: ServeSettings, host: str, port: int) -> None:
     configure_logging(settings.log_level)
     set_header_limits(settings.max_header_bytes, settings.header_timeout)
     start_reload_server()  # before any thread: reload children are forked from it
+    for folder in remove_abandoned():
+        log.info("removed %s, left by a service that was killed", folder)
     if settings.token_file is not None:
         read_token(settings.token_file)
     if settings.state_dir is not None:
@@ -88,13 +89,13 @@ def _folders(settings: ServeSettings, stack: ExitStack) -> ServeSettings:
     if settings.policy_git is not None and settings.git_mirror is None:
         state = settings.state_dir
         if state is None:
-            state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-")))
+            state = stack.enter_context(ScratchFolder("git"))
         mirror = mirror_folder(state, source_url(settings.policy_git), settings.git_ref)
         settings = dataclasses.replace(settings, git_mirror=mirror)
     shared = settings.policies_dir is not None or settings.workers > 1
     if shared and settings.build_cache is None:
-        cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-builds-"))
-        settings = dataclasses.replace(settings, build_cache=Path(cache))
+        cache = stack.enter_context(ScratchFolder("builds"))
+        settings = dataclasses.replace(settings, build_cache=cache)
     return settings
 
 
@@ -168,11 +169,11 @@ def _run_workers(settings: ServeSettings, sock: socket, stack: ExitStack) -> Non
     except ReloadWorkerFailed as error:
         raise StartError(str(error)) from error
     if settings.state_dir is None:  # workers still share what they accept, for this run
-        shared = stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-state-"))
-        settings = dataclasses.replace(settings, state_dir=Path(shared))
-    metrics = stack.enter_context(tempfile.TemporaryDirectory(prefix="alertpolicy-metrics-"))
+        shared = stack.enter_context(ScratchFolder("state"))
+        settings = dataclasses.replace(settings, state_dir=shared)
+    metrics = stack.enter_context(ScratchFolder("metrics"))
     os.environ.update(settings.to_env())
-    os.environ[MULTIPROCESS_ENV] = metrics  # workers add up their metrics there
+    os.environ[MULTIPROCESS_ENV] = str(metrics)  # workers add up their metrics there
     config = _uvicorn_config(
         settings,
         "alertpolicy.engine.serve.workers:worker_app",
