@@ -15,6 +15,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 PREFIX = "alertpolicy-"
@@ -25,28 +26,32 @@ _IN_USE = ".in-use"
 
 class ScratchFolder:
     """A new folder ``alertpolicy-<kind>-…`` in the temporary folder, marked in use until
-    :meth:`remove` (or the end of a ``with`` block, or its process)."""
+    :meth:`remove`, the end of a ``with`` block, or its process (removed as the
+    interpreter exits, as :class:`tempfile.TemporaryDirectory` is)."""
 
     def __init__(self, kind: str) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-"))
         # Locked before it takes its name, so that no one finds it unlocked.
         marking = self.path / f"{_IN_USE}.new"
-        self._held: int | None = os.open(marking, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-        fcntl.flock(self._held, fcntl.LOCK_EX)
+        held = os.open(marking, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        fcntl.flock(held, fcntl.LOCK_EX)
         marking.rename(self.path / _IN_USE)
+        self._remove = weakref.finalize(self, _remove, self.path, held)
 
     def remove(self) -> None:
         """Remove the folder and everything in it.  Removing twice is harmless."""
-        held, self._held = self._held, None
-        if held is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            os.close(held)
+        self._remove()
 
     def __enter__(self) -> Path:
         return self.path
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+def _remove(folder: Path, held: int) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    os.close(held)
 
 
 def remove_abandoned(base: Path | None = None) -> list[Path]:
