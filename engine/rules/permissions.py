@@ -8,7 +8,7 @@ a recipient earns (4.1, 7.2, 7.3) and enforcement (4.4).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 from alertpolicy.engine.model import (
     ALERT_PERMISSIONS,
@@ -18,6 +18,12 @@ from alertpolicy.engine.model import (
     Policy,
     Settings,
 )
+
+REMEMBERED = 4096
+"""Most answers of :meth:`Permissions.gate` (and as many of :meth:`Permissions.may_open`)
+remembered; past it they are forgotten and worked out again, so that incidents naming
+ever new sets of categories cannot grow a serving revision's memory."""
+_Answer = TypeVar("_Answer")
 
 Missing = tuple[MissingPermission, ...]
 """Category permissions a user group lacks, sorted."""
@@ -65,13 +71,14 @@ class Permissions:
         """``None`` if automatic alerts may reach ``user_group``'s users for an incident in
         ``categories`` (sorted, distinct), else every permission it lacks (SPEC 4.2, 7.3).
 
-        Remembered per user group and categories: incidents ask the same again and again.
+        Remembered per user group and categories (:data:`REMEMBERED`): incidents ask the
+        same again and again.
         """
         key = (user_group, tuple(categories))
-        if key in self._gates:
+        try:
             return self._gates[key]
-        found = self._gates[key] = self._gate(user_group, key[1])
-        return found
+        except KeyError:
+            return _remember(self._gates, key, self._gate(user_group, key[1]))
 
     def _gate(self, user_group: str, categories: tuple[str, ...]) -> Missing | None:
         if self.mode == "none":
@@ -102,10 +109,10 @@ class Permissions:
         key): ``view_incidents`` on its categories and both student system permissions
         (SPEC 4.3; the categories judged as ``every_category`` when the gate is off)."""
         key = (user_group, tuple(categories))
-        found = self._opens.get(key)
-        if found is None:
-            found = self._opens[key] = self._may_open(user_group, key[1])
-        return found
+        try:
+            return self._opens[key]
+        except KeyError:
+            return _remember(self._opens, key, self._may_open(user_group, key[1]))
 
     def _may_open(self, user_group: str, categories: tuple[str, ...]) -> bool:
         views = ["view_incidents" in self.granted(user_group, c) for c in categories]
@@ -153,3 +160,15 @@ def rejection_code(
             return None
         return "no_alert_chosen"
     return None if anyone_reached else "no_recipients"
+
+
+def _remember(
+    memo: dict[tuple[str, tuple[str, ...]], _Answer],
+    key: tuple[str, tuple[str, ...]],
+    answer: _Answer,
+) -> _Answer:
+    """``answer`` remembered under ``key`` in ``memo``, which is emptied first when full."""
+    if len(memo) >= REMEMBERED:
+        memo.clear()
+    memo[key] = answer
+    return answer

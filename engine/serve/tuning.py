@@ -11,13 +11,14 @@ Library code never changes this process-wide state itself: it calls the
 :class:`HeapTuning` it was given, and only an entry point (``alertpolicy serve``, a
 worker process, a reload child, the CLI) passes :data:`COLLECTOR_TUNING`.
 
-A process that answers decisions is tuned once more by its entry point
-(:func:`tune_for_deciding`).  A decision builds many short-lived containers and no
+A process that answers decisions is also tuned for them (:data:`SERVING_TUNING`), each
+time it settles a revision it built.  A decision builds many short-lived containers and no
 cycles, and the largest answers are megabytes of text: with the collector's default
-thresholds, one large decision ran several collections that found nothing; with
-glibc's default (adaptive) malloc thresholds, the memory of each large answer was handed
-back to the kernel and faulted in again for the next.  ``docs/performance.md`` has the
-figures.
+thresholds, one large decision ran several collections that found nothing; with glibc's
+default (adaptive) malloc thresholds, the memory of each large answer was handed back to
+the kernel and faulted in again for the next.  Tuned before its first revision was built,
+a worker kept megabytes that building had freed, so what is free is given back as the
+tuning is applied.  ``docs/performance.md`` has the figures.
 """
 
 from __future__ import annotations
@@ -64,20 +65,35 @@ collection once 20,000 more containers are alive than at the last one, where the
 default (700) ran several during each large decision; the older generations as by
 default.  Much higher made the rare collection long enough to be a large decision's
 slowest moment."""
-MALLOC_KEEPS = 32 << 20
+MALLOC_KEEPS = 16 << 20
 """Allocations up to this size come from the heap, and twice this much free memory is
-kept at its top before it is given back: the ceiling glibc's own adaptive thresholds
-climb to, set from the start and kept."""
+kept at its top before it is given back: room for the largest answer the limits allow
+(its text, then its bytes), which glibc's adaptive thresholds, starting from 128 KiB,
+kept giving back."""
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
 
 
 def tune_for_deciding() -> None:
     """Tune this process for answering decisions: the collector's thresholds, and where
-    the C library allocates large answers.  For entry points that serve only."""
+    the C library allocates large answers; what the C library holds free now is given
+    back.  For entry points that serve only."""
     gc.set_threshold(*DECIDING_THRESHOLDS)
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        libc = ctypes.CDLL(None)
+        mallopt, malloc_trim = libc.mallopt, libc.malloc_trim
     except (OSError, AttributeError):  # not glibc: its own allocator is left as it is
         return
     mallopt(_M_MMAP_THRESHOLD, MALLOC_KEEPS)
     mallopt(_M_TRIM_THRESHOLD, 2 * MALLOC_KEEPS)
+    malloc_trim(0)
+
+
+def _settle_to_serve() -> None:
+    gc.freeze()
+    tune_for_deciding()
+
+
+SERVING_TUNING = HeapTuning(paused=collector_paused, settle=_settle_to_serve)
+""":data:`COLLECTOR_TUNING`, and the process tuned for deciding as it settles each revision
+it built (:func:`tune_for_deciding`): for the entry points of processes that answer
+decisions."""

@@ -27,7 +27,7 @@ from alertpolicy.engine.serve.builder import start_reload_server
 from alertpolicy.engine.serve.logs import configure_logging
 from alertpolicy.engine.serve.protocol import set_header_limits
 from alertpolicy.engine.serve.settings import ServeSettings
-from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING, tune_for_deciding
+from alertpolicy.engine.serve.tuning import SERVING_TUNING
 
 log = logging.getLogger("alertpolicy.serve")
 
@@ -97,6 +97,5 @@ def worker_app() -> Starlette:
     set_header_limits(settings.max_header_bytes, settings.header_timeout)
     start_reload_server()
     leave_with_parent()
-    tune_for_deciding()
-    service = service_for(settings, tuning=COLLECTOR_TUNING, siblings=tell_siblings)
+    service = service_for(settings, tuning=SERVING_TUNING, siblings=tell_siblings)
     return create_app(service, worker=True)

@@ -17,7 +17,6 @@ p99 <= 50 ms at trust scale.
 from __future__ import annotations
 
 import argparse
-import gc
 import itertools
 import json
 import statistics
@@ -39,7 +38,7 @@ from alertpolicy.engine.check.incident import (
 from alertpolicy.engine.decide.compiled import compile_policy
 from alertpolicy.engine.decide.evaluate import evaluate_incident
 from alertpolicy.engine.model import Policy
-from alertpolicy.engine.serve.tuning import collector_paused, tune_for_deciding
+from alertpolicy.engine.serve.tuning import SERVING_TUNING, collector_paused
 from tests.bench.generate import SCALES, generate_incidents, generate_policy
 
 
@@ -85,8 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp, collector_paused():
         policy = load_policy(generate_policy(Path(tmp) / "policy", args.scale))
         compiled = compile_policy(policy)
-    gc.freeze()  # as the service does with a revision it serves (engine/serve/tuning.py)
-    tune_for_deciding()  # as a serving process is tuned
+    SERVING_TUNING.settle()  # as a serving process settles a revision it built
     raw = largest_incident(policy)
     body = json.dumps(raw).encode("utf-8")
     listed = len(raw["categories"]) + sum(1 + len(s["groups"]) for s in raw["students"])

@@ -43,6 +43,36 @@ def wait_until(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
     return condition()
 
 
+def request(body: bytes) -> bytes:
+    """A keep-alive ``POST /v1/decisions`` carrying ``body``."""
+    return (
+        b"POST /v1/decisions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+def read_answers(conn: socket.socket, count: int) -> list[tuple[bytes, bytes]]:
+    """``count`` answers read from ``conn``: (status line, body) each."""
+    data, answers = b"", []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end != -1:
+            head = data[:head_end].decode("latin-1").split("\r\n")
+            length = next(
+                int(h.split(":", 1)[1]) for h in head if h.lower().startswith("content-length:")
+            )
+            end = head_end + 4 + length
+            if len(data) >= end:
+                answers.append((head[0].encode(), data[head_end + 4 : end]))
+                data = data[end:]
+                continue
+        chunk = conn.recv(65536)
+        assert chunk, "the server closed the connection before answering"
+        data += chunk
+    assert data == b"", "the server sent more than it was asked for"
+    return answers
+
+
 def watch_list_policy(target: Path, rules: int = 4000) -> Path:
     """The small school with a watch list of ``rules`` students, one rule each: a policy
     whose reload child works for a good fraction of a second (long enough to be seen)."""

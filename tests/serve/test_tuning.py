@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.support import SMALL_SCHOOL, Server, descendants, incident
-from tests.serve.test_protocol import read_answers, request
+from tests.serve.support import (
+    SMALL_SCHOOL,
+    Server,
+    descendants,
+    incident,
+    read_answers,
+    request,
+)
 
 pytestmark = [
     pytest.mark.slow,
