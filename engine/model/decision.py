@@ -152,7 +152,9 @@ class Withheld(NamedTuple):
 
     def message(self) -> str:
         """The reason in plain English."""
-        return self.user + _withheld_parts(self[1:])[1]
+        head = _withheld_head(self.source, self.reason, self.alert_group, self.rule)
+        cause = _withheld_cause(self.reason, self.missing, self.restricted_to)
+        return f"{self.user}{head[2]}{cause[2]}"
 
     def to_json(self) -> dict[str, Any]:
         """The withheld entry as served in a decision."""
@@ -174,32 +176,47 @@ class Withheld(NamedTuple):
 
 
 @lru_cache(maxsize=1 << 14)
-def _withheld_parts(entry: tuple[Any, ...]) -> tuple[str, str, str]:
-    """For a withheld entry without its user: the JSON text of its fields between the user
-    and the message (each followed by a comma), its message after the user's id, and that
-    as JSON text without the opening quote.
-
-    Withheld entries differ mostly by user: the rest is worked out once.
-    """
-    source, reason, alert_group, rule, missing, restricted_to = entry
-    fields = Withheld("", source, reason, alert_group, rule, missing).to_json_fields()
-    middle = "".join(f"{_text(key)}:{_dumps(value)}," for key, value in fields.items())
+def _withheld_head(
+    source: ReasonSource, reason: WithheldReason, alert_group: str | None, rule: str | None
+) -> tuple[str, str, str]:
+    """For the alert a withheld entry names: the JSON text of its fields before
+    ``missing`` (each followed by a comma), the message's words naming the alert as JSON
+    text without quotes, and those words as they are."""
+    fields = Withheld("", source, reason, alert_group, rule).to_json_fields()
     via = {
         "user": "chosen by name",
         "alert_group": f"member of chosen alert group {alert_group}",
         "automatic_alert": f"automatic alert {rule}",
     }[source]
+    words = f" ({via})"
+    return _fields_text(fields), _text(words)[1:-1], words
+
+
+@lru_cache(maxsize=1 << 12)
+def _withheld_cause(
+    reason: WithheldReason, missing: tuple[MissingPermission, ...], restricted_to: tuple[str, ...]
+) -> tuple[str, str, str]:
+    """For why an entry is withheld: the JSON text of its ``missing`` field (followed by
+    a comma; empty without one), the message's words saying why as JSON text with its
+    closing quote, and those words as they are."""
     if reason == "inactive":
-        tail = f" ({via}) is an inactive user"
+        words = " is an inactive user"
     elif reason == "class_restriction":
-        tail = (
-            f" ({via}) is restricted to students in "
-            f"{', '.join(restricted_to)}; none of the incident's students is in them"
+        words = (
+            f" is restricted to students in {', '.join(restricted_to)}; "
+            "none of the incident's students is in them"
         )
     else:
         lacks = ", ".join(f"{m.permission} on {m.category}" for m in missing)
-        tail = f" ({via}): their user group lacks {lacks}"
-    return middle, tail, _text(tail)[1:]
+        words = f": their user group lacks {lacks}"
+    fields = Withheld("", "user", reason, missing=missing).to_json_fields()
+    missing_text = _fields_text({"missing": fields["missing"]}) if missing else ""
+    return missing_text, _text(words)[1:], words
+
+
+def _fields_text(fields: dict[str, Any]) -> str:
+    """``fields`` as JSON object members, each followed by a comma."""
+    return "".join(f"{_text(key)}:{_dumps(value)}," for key, value in fields.items())
 
 
 class DecisionWarning(NamedTuple):
@@ -321,18 +338,23 @@ def _sorted_distinct(items: Iterable[_Item]) -> tuple[_Item, ...]:
 
 def _write_withheld(parts: list[str], withheld: tuple[Withheld, ...]) -> None:
     """Append each entry's :meth:`Withheld.to_json` as compact JSON text to ``parts``,
-    comma-separated; the parts entries share looked up by identity (a decision's entries
+    comma-separated: its user's id, then the (remembered) text of the alert it names and of
+    why it is withheld; why is looked up by identity within the decision (its entries
     share their permission lists, which hash slowly)."""
-    known: dict[tuple[object, ...], tuple[str, str, str]] = {}
+    causes: dict[tuple[object, ...], tuple[str, str, str]] = {}
     comma = ""
     for entry in withheld:
         _, source, reason, alert_group, rule, missing, restricted_to = entry
-        key = (source, reason, alert_group, rule, id(missing), id(restricted_to))
-        shared = known.get(key)
-        if shared is None:
-            shared = known[key] = _withheld_parts(entry[1:])
+        head = _withheld_head(source, reason, alert_group, rule)
+        cause = causes.get((reason, id(missing), id(restricted_to)))
+        if cause is None:
+            cause = _withheld_cause(reason, missing, restricted_to)
+            causes[(reason, id(missing), id(restricted_to))] = cause
         user = _text(entry.user)
         # JSON escapes each character on its own: the message is the user's escaped id
         # (without its closing quote) followed by the escaped rest (without its opening one).
-        parts += (comma, '{"user":', user, ",", shared[0], '"message":', user[:-1], shared[2], "}")
+        parts += (
+            comma, '{"user":', user, ",", head[0], cause[0], '"message":', user[:-1], head[1],
+            cause[1], "}",
+        )  # fmt: skip
         comma = ","

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -71,6 +72,14 @@ kept at its top before it is given back: room for the largest answer the limits 
 (its text, then its bytes), which glibc's adaptive thresholds, starting from 128 KiB,
 kept giving back."""
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
+HUGE_PAGE = 2 << 20
+"""The size of a huge page (x86-64 and arm64 with 4 KiB pages)."""
+MOSTLY_RESIDENT = 0.75
+"""A mapping is backed by huge pages only when at least this share of it is resident
+already (the heap, the interpreter's object arenas), so that little memory is added: a
+thread's stack, say, is mostly never touched, and stays as it is."""
+_MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25  # from Linux's mman-common.h (collapse: Linux 6.1)
+_MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) rw-p \S+ \S+ 0 +(\[heap\])?$")
 
 
 def tune_for_deciding() -> None:
@@ -86,6 +95,44 @@ def tune_for_deciding() -> None:
     mallopt(_M_MMAP_THRESHOLD, MALLOC_KEEPS)
     mallopt(_M_TRIM_THRESHOLD, 2 * MALLOC_KEEPS)
     malloc_trim(0)
+    back_with_huge_pages(libc)
+
+
+def back_with_huge_pages(libc: ctypes.CDLL) -> None:
+    """Ask Linux to back this process's mostly resident private memory (its heap, its
+    object arenas) with huge pages now, in whole huge pages.
+
+    Nothing changes where the kernel cannot (before Linux 6.1, or with transparent huge
+    pages turned off) or the memory map cannot be read.
+    """
+    try:
+        madvise = libc.madvise
+        with open("/proc/self/smaps", encoding="ascii") as smaps:
+            ranges = list(_mostly_resident(smaps))
+    except (OSError, AttributeError, ValueError):
+        return
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    for start, end in ranges:
+        if madvise(start, end - start, _MADV_HUGEPAGE) == 0:
+            madvise(start, end - start, _MADV_COLLAPSE)
+
+
+def _mostly_resident(smaps: Iterator[str]) -> Iterator[tuple[int, int]]:
+    """The whole huge pages inside each private, anonymous, writable mapping of
+    ``smaps`` (``/proc/self/smaps``) that is :data:`MOSTLY_RESIDENT`."""
+    mapping: tuple[int, int] | None = None
+    for line in smaps:
+        if line[0] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
+            found = _MAPPING.match(line.rstrip("\n"))
+            mapping = (int(found[1], 16), int(found[2], 16)) if found else None
+        elif mapping is not None and line.startswith("Rss:"):
+            start, end = mapping
+            if int(line.split()[1]) * 1024 >= MOSTLY_RESIDENT * (end - start):
+                first = -(-start // HUGE_PAGE) * HUGE_PAGE
+                last = end // HUGE_PAGE * HUGE_PAGE
+                if first < last:
+                    yield first, last
+            mapping = None
 
 
 def _settle_to_serve() -> None:

@@ -3,10 +3,10 @@
     python -m tests.bench.bench_reload [--runs 3] [--scale trust|school]
 
 Generates the policy (not timed), starts a coordinator the way ``alertpolicy serve`` does
-(forkserver started first, the collector tuned, reload children at lower priority), then
-``--runs`` times rewrites one member of staff's name (a real, valid change) and times
-``Coordinator.reload``: the whole reload, once with the guard on and once with it off
-(``--no-coverage-guard``); their difference is what the guard costs (its summary of the
+(forkserver started first, the process tuned as a serving one, reload children at lower
+priority), then ``--runs`` times rewrites one member of staff's name (a real, valid
+change) and times ``Coordinator.reload``: the whole reload, once with the guard on and once
+with it off (``--no-coverage-guard``); their difference is what the guard costs (its summary of the
 revision, made in the reload child while this process compiles the revision, and the
 comparison here).  Also times the guard's two parts on their own, in this process: the
 summary (``coverage_of``) and the comparison (``compare_coverage``).  Targets (issue 9):
@@ -34,7 +34,7 @@ from alertpolicy.engine.audit.guard import compare_coverage, coverage_of
 from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.serve.builder import RevisionBuilder, start_reload_server
 from alertpolicy.engine.serve.coordinator import Coordinator
-from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING, collector_paused
+from alertpolicy.engine.serve.tuning import SERVING_TUNING, collector_paused
 from tests.bench.generate import SCALES, generate_policy
 
 # Each reload child runs this module's top level again (Python's forkserver does not keep
@@ -90,9 +90,9 @@ def reloads(
 
     coordinator = Coordinator(
         policy,
-        RevisionBuilder(with_coverage=guarded, tuning=COLLECTOR_TUNING),
+        RevisionBuilder(with_coverage=guarded, tuning=SERVING_TUNING),
         max_route_loss=0.10 if guarded else None,
-        tuning=COLLECTOR_TUNING,
+        tuning=SERVING_TUNING,
     )
     coordinator.start()
     seconds = []

@@ -1,4 +1,5 @@
-"""A serving process is tuned for large answers: it keeps the memory they need."""
+"""A serving process is tuned for large answers: it keeps the memory they need, and its
+revision's memory is backed by huge pages."""
 
 from __future__ import annotations
 
@@ -70,3 +71,35 @@ def minor_faults(processes: set[int]) -> int:
     """How many minor page faults ``processes`` have taken (``/proc/PID/stat``, field 10)."""
     stats = (Path(f"/proc/{pid}/stat").read_text() for pid in processes)
     return sum(int(stat.rsplit(")", 1)[1].split()[7]) for stat in stats)
+
+
+def huge_pages_unavailable() -> str | None:
+    """Why this machine's kernel cannot back a process's memory with huge pages on
+    request (``MADV_COLLAPSE``: Linux 6.1), or ``None`` when it can."""
+    enabled = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not enabled.exists() or "[never]" in enabled.read_text():
+        return "transparent huge pages are turned off on this machine"
+    major, minor = (int(part) for part in platform.release().split(".")[:2])
+    if (major, minor) < (6, 1):
+        return f"Linux {platform.release()} cannot collapse memory into huge pages (6.1 can)"
+    return None
+
+
+@pytest.mark.skipif(huge_pages_unavailable() is not None, reason=str(huge_pages_unavailable()))
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_process_deciding_has_its_revision_backed_by_huge_pages(
+    start: Callable[..., Server], workers: int
+) -> None:
+    server = start("--log-level", "warning", "--workers", str(workers), policy=SMALL_SCHOOL)
+    processes = {server.process.pid} | descendants(server.process.pid)
+    backed = {pid: huge_pages_mb(pid) for pid in processes}
+    # Each process answering decisions (the server itself, or each worker) holds its
+    # revision and the interpreter's objects in several whole huge pages (2 MiB each).
+    assert sum(mb >= 8 for mb in backed.values()) == workers, backed
+
+
+def huge_pages_mb(pid: int) -> float:
+    """How much of ``pid``'s private memory huge pages back, in MiB."""
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    [line] = [line for line in rollup.splitlines() if line.startswith("AnonHugePages:")]
+    return int(line.split()[1]) / 1024
