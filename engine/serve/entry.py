@@ -38,7 +38,7 @@ from alertpolicy.engine.serve.scratch import ScratchFolder, remove_abandoned
 from alertpolicy.engine.serve.settings import ServeSettings
 from alertpolicy.engine.serve.sockets import listening_socket
 from alertpolicy.engine.serve.state import AcceptedStore
-from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING, SERVING_TUNING
+from alertpolicy.engine.serve.tuning import COLLECTOR_TUNING, serving_tuning
 from alertpolicy.engine.serve.workers import Workers
 
 log = logging.getLogger("alertpolicy.serve")
@@ -115,7 +115,7 @@ def _uvicorn_config(settings: ServeSettings, app: object, **options: object) -> 
 def _run_one(settings: ServeSettings, sock: socket) -> list[int]:
     """Serve in this process until stopped; the signals that stopped it."""
     try:
-        service = service_for(settings, tuning=SERVING_TUNING)
+        service = service_for(settings, tuning=serving_tuning(settings.policies_dir is not None))
     except OSError as error:
         raise StartError(str(error)) from error
     try:

@@ -18,7 +18,11 @@ thresholds, one large decision ran several collections that found nothing; with 
 default (adaptive) malloc thresholds, the memory of each large answer was handed back to
 the kernel and faulted in again for the next.  Tuned before its first revision was built,
 a worker kept megabytes that building had freed, so what is free is given back as the
-tuning is applied.  ``docs/performance.md`` has the figures.
+tuning is applied.  A decision also reads thousands of scattered objects of the revision
+(its rules, reasons and people): the revision's memory is backed by huge pages
+(:func:`back_with_huge_pages`), so that those reads miss the processor's address cache
+less often; not for many schools' small revisions (:data:`SCHOOLS_TUNING`).
+``docs/performance.md`` has the figures.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 
 
 @dataclass(frozen=True)
@@ -82,20 +87,23 @@ _MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25  # from Linux's mman-common.h (collapse:
 _MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) rw-p \S+ \S+ 0 +(\[heap\])?$")
 
 
-def tune_for_deciding() -> None:
+def tune_for_deciding(huge_pages: bool) -> None:
     """Tune this process for answering decisions: the collector's thresholds, and where
     the C library allocates large answers; what the C library holds free now is given
-    back.  For entry points that serve only."""
+    back; with ``huge_pages``, the process's memory backed by huge pages
+    (:func:`back_with_huge_pages`).  For entry points that serve only."""
     gc.set_threshold(*DECIDING_THRESHOLDS)
     try:
         libc = ctypes.CDLL(None)
-        mallopt, malloc_trim = libc.mallopt, libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc: its own allocator is left as it is
+    except OSError:
         return
-    mallopt(_M_MMAP_THRESHOLD, MALLOC_KEEPS)
-    mallopt(_M_TRIM_THRESHOLD, 2 * MALLOC_KEEPS)
-    malloc_trim(0)
-    back_with_huge_pages(libc)
+    mallopt, malloc_trim = getattr(libc, "mallopt", None), getattr(libc, "malloc_trim", None)
+    if mallopt is not None and malloc_trim is not None:  # glibc; others' are left alone
+        mallopt(_M_MMAP_THRESHOLD, MALLOC_KEEPS)
+        mallopt(_M_TRIM_THRESHOLD, 2 * MALLOC_KEEPS)
+        malloc_trim(0)
+    if huge_pages:
+        back_with_huge_pages(libc)
 
 
 def back_with_huge_pages(libc: ctypes.CDLL) -> None:
@@ -135,12 +143,22 @@ def _mostly_resident(smaps: Iterator[str]) -> Iterator[tuple[int, int]]:
             mapping = None
 
 
-def _settle_to_serve() -> None:
+def _settle_to_serve(huge_pages: bool) -> None:
     gc.freeze()
-    tune_for_deciding()
+    tune_for_deciding(huge_pages)
 
 
-SERVING_TUNING = HeapTuning(paused=collector_paused, settle=_settle_to_serve)
+SERVING_TUNING = HeapTuning(paused=collector_paused, settle=partial(_settle_to_serve, True))
 """:data:`COLLECTOR_TUNING`, and the process tuned for deciding as it settles each revision
-it built (:func:`tune_for_deciding`): for the entry points of processes that answer
-decisions."""
+it built (:func:`tune_for_deciding`, huge pages included): for the entry points of
+processes that answer decisions on one policy."""
+SCHOOLS_TUNING = HeapTuning(paused=collector_paused, settle=partial(_settle_to_serve, False))
+""":data:`SERVING_TUNING` without the huge pages: for processes that answer decisions for
+many schools.  They settle a small revision per school, one after another, and answer
+small decisions; backing each school's memory with huge pages as it settled made a
+thousand schools slower to start and larger (``docs/performance.md``)."""
+
+
+def serving_tuning(schools: bool) -> HeapTuning:
+    """The tuning of a process answering decisions for many ``schools`` or for one policy."""
+    return SCHOOLS_TUNING if schools else SERVING_TUNING

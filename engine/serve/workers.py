@@ -27,7 +27,7 @@ from alertpolicy.engine.serve.builder import start_reload_server
 from alertpolicy.engine.serve.logs import configure_logging
 from alertpolicy.engine.serve.protocol import set_header_limits
 from alertpolicy.engine.serve.settings import ServeSettings
-from alertpolicy.engine.serve.tuning import SERVING_TUNING
+from alertpolicy.engine.serve.tuning import serving_tuning
 
 log = logging.getLogger("alertpolicy.serve")
 
@@ -97,5 +97,6 @@ def worker_app() -> Starlette:
     set_header_limits(settings.max_header_bytes, settings.header_timeout)
     start_reload_server()
     leave_with_parent()
-    service = service_for(settings, tuning=SERVING_TUNING, siblings=tell_siblings)
+    tuning = serving_tuning(settings.policies_dir is not None)
+    service = service_for(settings, tuning=tuning, siblings=tell_siblings)
     return create_app(service, worker=True)

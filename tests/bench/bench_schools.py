@@ -43,9 +43,8 @@ from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.load.files import revision_of
 from alertpolicy.engine.load.schools import read_school
 from alertpolicy.engine.serve.tuning import collector_paused
-from tests.bench.bench_serve import finish_wrk, free_port
+from tests.bench.bench_serve import finish_wrk, free_port, memory, workers_of
 from tests.bench.generate import generate_incidents, generate_policy
-from tests.serve.support import memory_mb
 
 REPO = Path(__file__).resolve().parents[2]
 LUA = Path(__file__).with_name("post_school_incidents.lua")
@@ -82,28 +81,6 @@ def requests_file(folder: Path, count: int, target: Path) -> int:
     rng.shuffle(lines)
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines)
-
-
-def workers_of(pid: int) -> list[int]:
-    """The worker processes of the service ``pid`` (uvicorn starts them with spawn)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if not entry.name.isdigit():
-                continue
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if parent == pid and b"spawn_main" in command:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-def memory(pid: int) -> tuple[float, float]:
-    """A process's resident set now and at its highest, in MB."""
-    return memory_mb(pid), memory_mb(pid, "VmHWM")
 
 
 def revisions(port: int) -> dict[str, str]:

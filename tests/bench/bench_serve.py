@@ -9,7 +9,8 @@ posting a rotating set of generated incidents (tests/bench/post_incidents.lua) w
 thread rewrites one policy file ``--rewrites`` times (each a real, valid change: a member
 of staff's name). Prints decisions/s, p50/p99 latency, failed requests (non-2xx and socket
 errors), the policy reloads that succeeded during the run (from /metrics, added up over the
-workers) and whether every worker ends on the last revision written.  Rewrites closer
+workers), whether every worker ends on the last revision written, and each deciding
+process's memory (resident set) once ready and after the load.  Rewrites closer
 together than a reload takes are coalesced into one reload; with ``--each-reload`` every
 rewrite waits until all workers serve the previous one, and the load runs (at least
 ``--duration`` seconds) until the last rewrite is served, so each one is a reload.
@@ -40,6 +41,7 @@ from alertpolicy.engine.check.build import load_policy
 from alertpolicy.engine.load.files import read_directory, revision_of
 from alertpolicy.engine.serve.tuning import collector_paused
 from tests.bench.generate import SCALES, generate_incidents, generate_policy
+from tests.serve.support import memory_mb
 
 REPO = Path(__file__).resolve().parents[2]
 LUA = Path(__file__).with_name("post_incidents.lua")
@@ -70,6 +72,28 @@ def start_server(policy: Path, workers: int, port: int, log: Path) -> subprocess
         time.sleep(0.2)
     process.kill()
     sys.exit(f"server did not become ready:\n{log.read_text(errors='replace')}")
+
+
+def workers_of(pid: int) -> list[int]:
+    """The worker processes of the service ``pid`` (uvicorn starts them with spawn)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit():
+                continue
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if parent == pid and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def memory(pid: int) -> tuple[float, float]:
+    """A process's resident set now and at its highest, in MB."""
+    return memory_mb(pid), memory_mb(pid, "VmHWM")
 
 
 def users_file(policy: Path) -> Path:
@@ -159,6 +183,8 @@ def bench(policy: Path, workers: int, incidents: Path, args: argparse.Namespace)
     started = time.monotonic()
     server = start_server(policy, workers, port, log)
     print(f"\n== {workers} worker(s): ready in {time.monotonic() - started:.1f} s")
+    deciding = workers_of(server.pid) or [server.pid]  # one worker: the server decides
+    at_start = [memory(pid)[0] for pid in deciding]
     before = successful_reloads(port)
     stop = threading.Event()
     revisions: list[str] = []
@@ -187,9 +213,15 @@ def bench(policy: Path, workers: int, incidents: Path, args: argparse.Namespace)
         settled = served_everywhere(port, last)
         time.sleep(0.5)
     after = successful_reloads(port)
+    now = [memory(pid) for pid in deciding]
     server.terminate()
     server.wait(timeout=120)
     report(summary, args, workers, before, after, len(revisions), settled)
+    print(
+        f"   memory per worker  at start {', '.join(f'{m:.0f} MB' for m in at_start)}; "
+        f"after the load {', '.join(f'{m[0]:.0f} MB' for m in now)} (highest "
+        f"{', '.join(f'{m[1]:.0f} MB' for m in now)})"
+    )
 
 
 def report(

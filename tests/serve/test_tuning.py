@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.serve.fleet_support import SchoolsServer, trust_copy
 from tests.serve.support import (
     SMALL_SCHOOL,
     Server,
@@ -96,6 +97,25 @@ def test_each_process_deciding_has_its_revision_backed_by_huge_pages(
     # Each process answering decisions (the server itself, or each worker) holds its
     # revision and the interpreter's objects in several whole huge pages (2 MiB each).
     assert sum(mb >= 8 for mb in backed.values()) == workers, backed
+
+
+@pytest.mark.skipif(
+    "[madvise]" not in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    if Path("/sys/kernel/mm/transparent_hugepage/enabled").exists()
+    else True,
+    reason="only where huge pages are given on request alone is their absence ours",
+)
+def test_a_service_of_many_schools_keeps_its_small_revisions_in_ordinary_pages(
+    tmp_path: Path,
+) -> None:
+    schools = trust_copy(tmp_path / "policies")
+    server = SchoolsServer(tmp_path, "--policies", str(schools), "--state-dir", "none")
+    try:
+        server.wait_ready()
+        processes = {server.process.pid} | descendants(server.process.pid)
+        assert {pid: huge_pages_mb(pid) for pid in processes} == dict.fromkeys(processes, 0)
+    finally:
+        server.stop()
 
 
 def huge_pages_mb(pid: int) -> float:
