@@ -149,11 +149,18 @@ class _Matches:
     def collect(self, closure: Any) -> None:
         """The ruleset's action: record the number of every matched subscription.
 
-        ``closure.m`` is the list of matched frames durable hands a ``cap`` action.
+        ``closure.m`` is the list of matched frames durable hands a ``cap`` action.  They
+        are dropped once read: durable-rules keeps each action's closure in a reference
+        cycle (``Promise.run`` defines a ``timeout`` function that refers to itself), so
+        whatever it holds lives until the cyclic collector runs, and the frames of a
+        large incident are hundreds of objects that would make the collector run in the
+        middle of later decisions.  Nothing of durable-rules reads them after the action.
         """
         try:
-            for frame in closure.m:
+            frames = closure.m
+            for frame in frames:
                 self.found.append(int(frame["subscription"]["n"]))
+            frames.clear()
         except BaseException as error:  # durable would swallow it into the session state
             self.error = error
 

@@ -253,3 +253,20 @@ def test_a_closed_revision_is_freed_by_reference_counting() -> None:
         gone = weakref.ref(compiled), weakref.ref(policy)
         del compiled, policy
         assert [ref() for ref in gone] == [None, None]
+
+
+def test_a_decision_leaves_durables_matched_frames_to_reference_counting() -> None:
+    # durable-rules keeps each action's closure in a reference cycle; the frames of the
+    # triggers an incident matched must not stay with it until the cyclic collector runs
+    # (a large incident's are hundreds of objects, collected in the middle of decisions).
+    students = tuple(f"S{n}" for n in range(200))
+    with CompiledPolicy(tutor_policy(students)) as compiled, no_cyclic_collection():
+        incident = Incident(
+            "INC-1", ("Bullying",), tuple(Student(s, ("7A",)) for s in students), ChosenAlerts()
+        )
+        assert evaluate_incident(compiled, incident).recipients  # the first may set up caches
+        before = len(gc.get_objects())
+        for _ in range(5):
+            assert evaluate_incident(compiled, incident).recipients
+        left = len(gc.get_objects()) - before
+    assert left < 5 * 50, f"{left} objects left for the cyclic collector by 5 decisions"
