@@ -121,7 +121,7 @@ def nesting_depth(value: object) -> int:
         deepest = max(deepest, depth)
         if depth > MAX_DEPTH:
             return depth
-        stack.extend((child, depth + 1) for child in children)
+        stack += [(child, depth + 1) for child in children if isinstance(child, (dict, list))]
     return deepest
 
 
@@ -182,11 +182,14 @@ def _strings(value: object, path: Path_) -> Iterator[tuple[Path_, str]]:
             yield from _strings(item, (*path, i))
 
 
-def _names(raw: dict[str, Any]) -> Iterator[tuple[Path_, object]]:
-    """(path, value) of every id and name in an incident (not in its metadata)."""
+def _names(raw: dict[str, Any], students: bool = True) -> Iterator[tuple[Path_, object]]:
+    """(path, value) of every id and name in an incident (not in its metadata); with
+    ``students`` false, not the students' ids and groups."""
     yield ("id",), raw.get("id")
     yield ("reported_by",), raw.get("reported_by")
     for path in LIST_LIMITS:
+        if path == ("students",) and not students:
+            continue
         items = _at(raw, path)
         for i, item in enumerate(items if isinstance(items, list) else []):
             if path == ("students",) and isinstance(item, dict):
@@ -303,8 +306,8 @@ def _named(raw: dict[str, Any]) -> Iterator[tuple[Path_, str, str]]:
 
     Whatever is not text is left out: the schema check reports it.
     """
-    for path, value in _names(raw):
-        if not isinstance(value, str) or path[0] in ("id", "students"):
+    for path, value in _names(raw, students=False):
+        if not isinstance(value, str) or path[0] == "id":
             continue
         section = {"categories": "categories", "reported_by": "users"}.get(str(path[0]))
         yield path, section or str(path[1]), nfc(value)

@@ -1,6 +1,6 @@
 """Benchmark the largest incident the service accepts, at trust scale (run on demand).
 
-    python -m tests.bench.bench_incident [--runs 200] [--scale trust|school]
+    python -m tests.bench.bench_incident [--runs 1000] [--scale trust|school]
 
 Builds the largest incident the limits of ``engine/check/incident.py`` allow against a
 generated policy: the most categories allowed; the most students allowed, from every
@@ -11,7 +11,9 @@ service does with the body of a ``POST /v1/decisions`` before answering: decode,
 parse against the policy, evaluate, encode the answer.  Prints p50/p99/max and the
 incident's size, in wall-clock and CPU time, and the first run apart (the engine remembers
 each reason's text, so later runs of the same incident reuse them).  Target (issue 9):
-p99 <= 50 ms at trust scale.
+p99 <= 50 ms at trust scale.  The p99 of 1,000 runs is their tenth slowest: of 200 (the
+default until 2 December 2026) it was their second slowest, which one hiccup of a shared
+machine set.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="trust")
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=1000)
     args = parser.parse_args(argv)
     print(f"python -m tests.bench.bench_incident {' '.join(argv or sys.argv[1:])}".rstrip())
     with tempfile.TemporaryDirectory() as tmp, collector_paused():
