@@ -3,14 +3,19 @@
 :class:`LineWriter` takes records on a bounded queue (:meth:`LineWriter.put` never
 blocks: when the queue is full the record is dropped and counted) and writes them from a
 thread of its own.  Each batch of lines is written under an exclusive ``flock`` (worker
-processes share the file), and if a write fails part-way (the disk is full) the file is
-cut back to where the batch began: a line is in the file whole or not at all.  A failed
-batch is kept and retried, with back-off, until the disk has room again.
+processes share the file), into space reserved for it first (``fallocate``), so that a
+full disk refuses the batch before any of it is written and no reader ever sees a line
+that is later taken back.  Where the file system cannot reserve, a write that fails
+part-way is cut back to where the batch began: a line is in the file whole or not at all.
+A failed batch is kept and retried, with back-off, until the disk has room again.  A
+reader that takes a shared ``flock`` sees whole lines only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import json
 import logging
@@ -33,6 +38,8 @@ BATCH_LINES = 500
 """Most lines written in one go."""
 FIRST_RETRY_SECONDS = 0.1
 LONGEST_RETRY_SECONDS = 5.0
+_FALLOC_FL_KEEP_SIZE = 1  # from Linux's falloc.h: reserve, without growing the file
+_CANNOT_RESERVE = {errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 
 def encode_line(record: dict[str, Any]) -> bytes:
@@ -147,6 +154,7 @@ class LineWriter:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             start = os.lseek(self._fd, 0, os.SEEK_END)
+            reserve(self._fd, start, len(data))
             written = 0
             try:
                 while written < len(data):
@@ -166,3 +174,29 @@ class LineWriter:
             log.error("decision log: %s; will retry", self.last_error)
         if self._on_error is not None:
             self._on_error(error)
+
+
+def _libc_fallocate() -> Callable[..., int] | None:
+    """Linux's ``fallocate`` from the C library, or ``None`` where there is none."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return function
+
+
+_fallocate = _libc_fallocate()
+
+
+def reserve(fd: int, start: int, length: int) -> None:
+    """Reserve ``length`` bytes of disk for the file ``fd`` from ``start`` on, without
+    changing its size: :class:`OSError` (``ENOSPC``) when the disk has no room.  Nothing
+    is reserved, and nothing raised, where the file system or the system cannot."""
+    if _fallocate is None or length == 0:
+        return
+    if _fallocate(fd, _FALLOC_FL_KEEP_SIZE, start, length) != 0:
+        code = ctypes.get_errno()
+        if code not in _CANNOT_RESERVE:
+            raise OSError(code, os.strerror(code))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -313,6 +314,17 @@ def serving(make: Callable[..., ServerT]) -> Iterator[Callable[..., ServerT]]:
     yield starter
     for server in servers:
         server.stop()
+
+
+def read_locked(path: Path) -> bytes:
+    """``path``'s bytes, read under a shared ``flock``, as a reader that cooperates with the
+    decision log's writers does (they append under an exclusive one)."""
+    with path.open("rb") as file:
+        fcntl.flock(file, fcntl.LOCK_SH)
+        try:
+            return file.read()
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def fill(disk: Path) -> Path:

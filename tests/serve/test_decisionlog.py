@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from alertpolicy.engine.check.build import load_policy
@@ -63,6 +64,28 @@ def test_lines_that_cannot_wait_are_dropped_and_counted_then_the_rest_written(
     lines = (small_disk / "log.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 10 - len(dropped)
     assert all(json.loads(line)["note"] == "x" * 2000 for line in lines)
+
+
+def test_a_batch_the_disk_has_no_room_for_leaves_the_file_untouched(small_disk: Path) -> None:
+    # Not written part-way and cut back: a program tailing the log never reads a piece of
+    # a line that is then taken back.
+    log_file = small_disk / "log.jsonl"
+    errors: list[OSError] = []
+    writer = LineWriter(log_file, on_error=errors.append)
+    writer.put({"event": "reload"})
+    assert wait_until(lambda: writer.status()["written"] == 1)
+    filler = fill(small_disk)
+    os.truncate(filler, filler.stat().st_size - 16384)  # room for a part of the next line
+    before = log_file.stat()
+    writer.put({"event": "decision", "note": "x" * 64_000})
+    assert wait_until(lambda: bool(errors))
+    after = log_file.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    filler.unlink()
+    assert wait_until(lambda: writer.status()["written"] == 2)
+    writer.close()
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["reload", "decision"]
 
 
 def test_a_closed_writer_drops_what_comes_after(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from tests.serve.support import (
     fill,
     incident,
     memory_mb,
+    read_locked,
     wait_until,
     watch_list_policy,
 )
@@ -200,12 +201,12 @@ def test_a_full_disk_never_costs_a_decision_nor_tears_a_line(
     errors = {server.status(**fresh)["decision_log"]["last_error"] for _ in range(8)}
     assert any("No space left on device" in (error or "") for error in errors)
     assert server.ready()
-    for line in log_file.read_bytes().splitlines():
+    for line in read_locked(log_file).splitlines():
         json.loads(line)  # whole lines only, while the disk is full
 
     filler.unlink()
     assert wait_until(lambda: log_file.read_bytes().count(b'"INC-B') == 60, seconds=30)
-    lines = [json.loads(line) for line in log_file.read_bytes().splitlines()]
+    lines = [json.loads(line) for line in read_locked(log_file).splitlines()]
     ids = sorted(line["incident"] for line in lines if line["event"] == "decision")
     assert ids == sorted([f"INC-A{n}" for n in range(3)] + [f"INC-B{n}" for n in range(60)])
     assert server.metric("alertpolicy_decision_log_dropped_total") == 0
