@@ -169,10 +169,13 @@ class Withheld(NamedTuple):
             out["rule"] = self.rule
         out["reason"] = self.reason
         if self.missing:
-            out["missing"] = [
-                {"category": m.category, "permission": m.permission} for m in sorted(self.missing)
-            ]
+            out["missing"] = _missing_json(self.missing)
         return out
+
+
+def _missing_json(missing: tuple[MissingPermission, ...]) -> list[dict[str, str]]:
+    """A withheld entry's ``missing`` as served: each permission, sorted."""
+    return [{"category": m.category, "permission": m.permission} for m in sorted(missing)]
 
 
 @lru_cache(maxsize=1 << 14)
@@ -209,8 +212,7 @@ def _withheld_cause(
     else:
         lacks = ", ".join(f"{m.permission} on {m.category}" for m in missing)
         words = f": their user group lacks {lacks}"
-    fields = Withheld("", "user", reason, missing=missing).to_json_fields()
-    missing_text = _fields_text({"missing": fields["missing"]}) if missing else ""
+    missing_text = _fields_text({"missing": _missing_json(missing)}) if missing else ""
     return missing_text, _text(words)[1:], words
 
 
@@ -346,10 +348,10 @@ def _write_withheld(parts: list[str], withheld: tuple[Withheld, ...]) -> None:
     for entry in withheld:
         _, source, reason, alert_group, rule, missing, restricted_to = entry
         head = _withheld_head(source, reason, alert_group, rule)
-        cause = causes.get((reason, id(missing), id(restricted_to)))
+        why = (reason, id(missing), id(restricted_to))
+        cause = causes.get(why)
         if cause is None:
-            cause = _withheld_cause(reason, missing, restricted_to)
-            causes[(reason, id(missing), id(restricted_to))] = cause
+            cause = causes[why] = _withheld_cause(reason, missing, restricted_to)
         user = _text(entry.user)
         # JSON escapes each character on its own: the message is the user's escaped id
         # (without its closing quote) followed by the escaped rest (without its opening one).

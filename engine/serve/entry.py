@@ -2,12 +2,11 @@
 
 Here, and in a worker's entry point (:func:`.workers.worker_app`), and nowhere else, the
 service decides what is process-wide: the log format, the tuning of the garbage
-collector and of the C allocator (:mod:`.tuning`), the header limits of every connection,
-and starting the forkserver that reload children come from (:mod:`.builder`) before any
-thread exists.  Everything
-that can be refused is refused before the service listens, with a message and exit code
-2: an invalid policy, a port in use, an unreadable token file, an unusable state
-directory.
+collector, the C allocator and memory pages (:mod:`.tuning`), the header limits of every
+connection, and starting the forkserver that reload children come from (:mod:`.builder`)
+before any thread exists.  Everything that can be refused is refused before the service
+listens, with a message and exit code 2: an invalid policy, a port in use, an unreadable
+token file, an unusable state directory.
 """
 
 from __future__ import annotations

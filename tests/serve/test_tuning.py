@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import socket
 from collections.abc import Callable
@@ -22,13 +23,7 @@ from tests.serve.support import (
     request,
 )
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        platform.libc_ver()[0] != "glibc",
-        reason="the tuning sets glibc's malloc thresholds; other C libraries are left alone",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 def many_reasons_policy(target: Path, rules: int = 3000) -> Path:
@@ -45,6 +40,10 @@ def many_reasons_policy(target: Path, rules: int = 3000) -> Path:
     return target
 
 
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc",
+    reason="the tuning sets glibc's malloc thresholds; other C libraries are left alone",
+)
 @pytest.mark.parametrize("workers", [1, 2])
 def test_large_answers_do_not_fault_their_memory_in_again_each_time(
     start: Callable[..., Server], tmp_path: Path, workers: int
@@ -74,11 +73,18 @@ def minor_faults(processes: set[int]) -> int:
     return sum(int(stat.rsplit(")", 1)[1].split()[7]) for stat in stats)
 
 
+def huge_pages_mode() -> str:
+    """When this machine's kernel gives transparent huge pages: ``always``, ``madvise``
+    (on request only) or ``never`` (also where it has none)."""
+    enabled = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    chosen = re.search(r"\[(\w+)\]", enabled.read_text()) if enabled.exists() else None
+    return chosen[1] if chosen else "never"
+
+
 def huge_pages_unavailable() -> str | None:
     """Why this machine's kernel cannot back a process's memory with huge pages on
     request (``MADV_COLLAPSE``: Linux 6.1), or ``None`` when it can."""
-    enabled = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    if not enabled.exists() or "[never]" in enabled.read_text():
+    if huge_pages_mode() == "never":
         return "transparent huge pages are turned off on this machine"
     major, minor = (int(part) for part in platform.release().split(".")[:2])
     if (major, minor) < (6, 1):
@@ -100,9 +106,7 @@ def test_each_process_deciding_has_its_revision_backed_by_huge_pages(
 
 
 @pytest.mark.skipif(
-    "[madvise]" not in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
-    if Path("/sys/kernel/mm/transparent_hugepage/enabled").exists()
-    else True,
+    huge_pages_mode() != "madvise",
     reason="only where huge pages are given on request alone is their absence ours",
 )
 def test_a_service_of_many_schools_keeps_its_small_revisions_in_ordinary_pages(
